@@ -1,0 +1,92 @@
+"""Block stage: normalized records + rules -> canonical candidate pairs, and the hub report.
+
+Every AND branch ("conjunction") of every rule has one blocking key: its ``equals``/``alias``
+fields together, or the rule's ``block_on``. Only records in the rule's scope (sources,
+``only_if``) get a key. All keys of all branches go into one long frame
+``(branch, key, record_id)`` that is self-joined once; a pair that several branches produce
+comes out once with a bit mask of the branches (``block_mask``). A key value held by more
+than ``limits.max_block_size`` records is a hub: it makes no pairs and is reported with its
+record count, masked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import reduce
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from idres_spark import columns as C
+from idres_spark import rule_expressions as X
+from idres_spark.config import Config, Rule, conjunctions
+from idres_spark.masking import mask_value
+
+BRANCH = "branch"
+KEY = "key"
+KEY_FIELDS = "key_fields"
+RULE = "rule"
+HUB_COLUMNS = (RULE, KEY_FIELDS, "masked_value", "value_hash", "record_count")
+
+
+@dataclass(frozen=True)
+class Branch:
+    """One AND branch of a rule, numbered across the whole config (its bit in block_mask)."""
+
+    index: int
+    rule_index: int
+    rule: Rule
+    conditions: tuple
+    key_fields: str
+
+
+def branches(config: Config) -> list[Branch]:
+    out: list[Branch] = []
+    for rule_index, rule in enumerate(config.rules):
+        for conj in conjunctions(rule.tree):
+            names, _ = X.conjunction_key(conj, rule)
+            out.append(Branch(len(out), rule_index, rule, tuple(conj), names))
+    return out
+
+
+def candidate_pairs(records: DataFrame, config: Config) -> tuple[DataFrame, DataFrame]:
+    """(pairs ``record_id_l, record_id_r, block_mask``; hubs) for all rules at once."""
+    keyed = [
+        records.where(X.rule_scope(b.rule)).select(
+            F.lit(b.index).alias(BRANCH),
+            X.conjunction_key(list(b.conditions), b.rule)[1].alias(KEY),
+            F.col(C.RECORD_ID),
+        )
+        for b in branches(config)
+    ]
+    keys = reduce(DataFrame.unionByName, keyed).where(F.col(KEY).isNotNull())
+    per_key = Window.partitionBy(BRANCH, KEY)
+    keys = keys.withColumn("n", F.count(F.lit(1)).over(per_key))
+    limit = config.limits.max_block_size
+    usable = keys.where((F.col("n") > 1) & (F.col("n") <= limit)).drop("n")
+    left = usable.withColumnRenamed(C.RECORD_ID, C.ID_L)
+    right = usable.withColumnRenamed(C.RECORD_ID, C.ID_R)
+    pairs = (
+        left.join(right, [BRANCH, KEY])
+        .where(F.col(C.ID_L) < F.col(C.ID_R))
+        .groupBy(C.ID_L, C.ID_R)
+        .agg(F.expr(f"bit_or(shiftleft(1L, {BRANCH}))").alias(C.BLOCK_MASK))
+    )
+    return pairs, _hubs(keys.where(F.col("n") > limit), config)
+
+
+def _hubs(hub_keys: DataFrame, config: Config) -> DataFrame:
+    names = branches(config)
+    rule_of = F.element_at(F.array(*[F.lit(b.rule.name) for b in names]), F.col(BRANCH) + 1)
+    fields_of = F.element_at(F.array(*[F.lit(b.key_fields) for b in names]), F.col(BRANCH) + 1)
+    return (
+        hub_keys.groupBy(BRANCH, KEY)
+        .agg(F.count(F.lit(1)).alias("record_count"))
+        .select(
+            rule_of.alias(RULE),
+            fields_of.alias(KEY_FIELDS),
+            mask_value(F.col(KEY)).alias("masked_value"),
+            F.substring(F.sha2(F.col(KEY), 256), 1, 16).alias("value_hash"),
+            F.col("record_count"),
+        )
+    )

@@ -1,0 +1,451 @@
+"""The job's configuration: frozen pydantic models of DESIGN.md's YAML, and ``load_config``.
+
+Every model forbids unknown keys. Cross-field checks (unique names, known sources and fields,
+blockable rules) live in ``model_validator``s. :func:`load_config` turns pydantic's
+``ValidationError`` into a :class:`ConfigError` that names the file, the key path and the fix.
+The rule tree helpers (``conjunctions``) are here because validation needs them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from idres_spark.columns import RULE_FIELDS
+from idres_spark.errors import ConfigError
+
+MAX_CONJUNCTIONS = 62  # blocking keys are tracked as bits of one 64-bit mask per pair
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+IDENTIFIER_FIELDS = ("email", "phone", "user_id", "device_id", "ip")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ColumnMapping(_Model):
+    """Canonical field -> the source's column name. Only ``record_id`` is required."""
+
+    record_id: str
+    event_ts: str | None = None
+    email: str | None = None
+    email_status: str | None = None
+    phone: str | None = None
+    user_id: str | None = None
+    device_id: str | None = None
+    ip: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+
+
+class SourceConfig(_Model):
+    name: str = Field(pattern=r"^[A-Za-z0-9_\-]+$")
+    format: Literal["parquet", "csv", "json", "orc", "table"]
+    path: str | None = None
+    table: str | None = None
+    options: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    columns: ColumnMapping
+    custom: dict[str, str] = Field(default_factory=dict)
+    timestamp_format: str | None = None
+
+    @model_validator(mode="after")
+    def _location(self) -> SourceConfig:
+        if self.format == "table" and not self.table:
+            raise ValueError("format 'table' needs `table: catalog.db.name`")
+        if self.format != "table" and not self.path:
+            raise ValueError(f"format '{self.format}' needs `path:` (a file or directory)")
+        if self.path and self.table:
+            raise ValueError("give either `path` or `table`, not both")
+        clash = set(self.custom) & set(RULE_FIELDS)
+        if clash:
+            raise ValueError(f"custom field names {sorted(clash)} clash with built-in fields")
+        return self
+
+
+class NormalizationConfig(_Model):
+    default_phone_region: str = Field("US", pattern=r"^[A-Z]{2}$")
+    junk_values: list[str] = Field(default_factory=list)
+    replace_builtin_junk: bool = False
+
+    @field_validator("default_phone_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        import phonenumbers
+
+        if value not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"'{value}' is not a phone region phonenumbers knows (e.g. US, GB)")
+        return value
+
+
+# --- the rule language ---------------------------------------------------------------
+
+
+class EqualsCondition(_Model):
+    field: str
+    compare: Literal["equals"]
+
+
+class SimilarCondition(_Model):
+    field: str
+    compare: Literal["similar"]
+    method: Literal["levenshtein", "jaro_winkler", "token_set"]
+    min: float = Field(ge=0.0, le=1.0)
+
+
+class TypoCondition(_Model):
+    field: str
+    compare: Literal["typo"]
+    max_edits: int = Field(1, ge=1, le=5)
+
+
+class AliasCondition(_Model):
+    field: Literal["email"] = "email"
+    compare: Literal["alias"]
+
+
+Condition = Annotated[
+    EqualsCondition | SimilarCondition | TypoCondition | AliasCondition,
+    Field(discriminator="compare"),
+]
+
+
+def _node_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "group" if ("any" in value or "all" in value) else "condition"
+    return "group" if isinstance(value, Group) else "condition"
+
+
+class Group(_Model):
+    any: list[Node] | None = Field(None, min_length=1)
+    all: list[Node] | None = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Group:
+        if (self.any is None) == (self.all is None):
+            raise ValueError("a group has exactly one of `any:` (OR) or `all:` (AND)")
+        return self
+
+
+Node = Annotated[
+    Annotated[Condition, Tag("condition")] | Annotated[Group, Tag("group")],
+    Discriminator(_node_kind),
+]
+Group.model_rebuild()
+
+FILTER_OPS = (
+    "equals", "not_equals", "contains", "not_contains", "starts_with", "ends_with",
+    "not_ends_with", "in", "not_in", "regex", "is_null", "is_not_null",
+)  # fmt: skip
+
+
+class RecordFilter(_Model):
+    field: str
+    op: Literal[
+        "equals", "not_equals", "contains", "not_contains", "starts_with", "ends_with",
+        "not_ends_with", "in", "not_in", "regex", "is_null", "is_not_null",
+    ]  # fmt: skip
+    value: str | list[str] | None = None
+
+    @model_validator(mode="after")
+    def _value_fits_op(self) -> RecordFilter:
+        if self.op in ("is_null", "is_not_null"):
+            if self.value is not None:
+                raise ValueError(f"op '{self.op}' takes no `value`")
+        elif self.op in ("in", "not_in"):
+            if not isinstance(self.value, list) or not self.value:
+                raise ValueError(f"op '{self.op}' needs `value:` as a non-empty list")
+        elif not isinstance(self.value, str):
+            raise ValueError(f"op '{self.op}' needs `value:` as one string")
+        if self.op == "regex":
+            try:
+                re.compile(str(self.value))
+            except re.error as exc:
+                raise ValueError(f"`value` is not a valid regex: {exc}") from exc
+        return self
+
+
+class BlockOn(_Model):
+    """An explicit blocking key: a transform of one field (for rules with no `equals`)."""
+
+    field: str
+    transform: Literal["exact", "first_n", "last_n", "soundex", "email_domain", "email_local"] = (
+        "exact"
+    )
+    n: int | None = Field(None, ge=1, le=64)
+
+    @model_validator(mode="after")
+    def _n_fits(self) -> BlockOn:
+        if self.transform in ("first_n", "last_n") and self.n is None:
+            raise ValueError(f"transform '{self.transform}' needs `n:` (how many characters)")
+        return self
+
+
+class Rule(_Model):
+    name: str = Field(pattern=r"^[A-Za-z0-9_\-]+$")
+    sources: list[str] | None = Field(None, min_length=1)
+    within: str | None = None
+    any: list[Node] | None = Field(None, min_length=1)
+    all: list[Node] | None = Field(None, min_length=1)
+    only_if: list[RecordFilter] = Field(default_factory=list)
+    block_on: list[BlockOn] = Field(default_factory=list)
+
+    @field_validator("within")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None and not _DURATION.match(value):
+            raise ValueError(f"'{value}' is not a duration: use e.g. 90s, 15m, 12h, 30d, 2w")
+        return value
+
+    @model_validator(mode="after")
+    def _one_tree(self) -> Rule:
+        if (self.any is None) == (self.all is None):
+            raise ValueError("a rule has exactly one of `any:` (OR) or `all:` (AND)")
+        return self
+
+    @property
+    def tree(self) -> Group:
+        return Group(any=self.any) if self.any is not None else Group(all=self.all)
+
+    @property
+    def within_seconds(self) -> int | None:
+        if self.within is None:
+            return None
+        match = _DURATION.match(self.within)
+        assert match is not None
+        return int(match.group(1)) * _DURATION_SECONDS[match.group(2)]
+
+
+DEFAULT_RULE = Rule(
+    name="default",
+    any=[
+        EqualsCondition(field="email", compare="equals"),
+        EqualsCondition(field="user_id", compare="equals"),
+    ],
+)
+
+
+class TransformationsConfig(_Model):
+    email_typo_merge: bool = False
+    email_alias_merge: bool = False
+    known_domains: list[str] | None = None  # overrides the built-in list of standard domains
+
+
+class LimitsConfig(_Model):
+    max_group_size: int = Field(50, ge=2)
+    max_block_size: int = Field(1000, ge=2)
+    identifier_limits: dict[str, int] = Field(default_factory=dict)
+
+    @field_validator("identifier_limits")
+    @classmethod
+    def _positive(cls, value: dict[str, int]) -> dict[str, int]:
+        bad = {k: v for k, v in value.items() if v < 1}
+        if bad:
+            raise ValueError(f"limits must be at least 1, got {bad}")
+        return value
+
+
+class GraphConfig(_Model):
+    backend: Literal["auto", "graphframes", "native"] = "auto"
+    checkpoint_dir: str | None = None
+    checkpoint_every: int = Field(2, ge=1, le=10)
+    max_rounds: int = Field(200, ge=1)
+
+
+class OutputConfig(_Model):
+    path: str = "out/"
+    mode: Literal["overwrite", "incremental"] = "overwrite"
+
+
+class Config(_Model):
+    sources: list[SourceConfig] = Field(min_length=1)
+    normalization: NormalizationConfig = Field(default_factory=NormalizationConfig)
+    rules: list[Rule] = Field(default_factory=list)
+    transformations: TransformationsConfig = Field(default_factory=TransformationsConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    graph: GraphConfig = Field(default_factory=GraphConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Config:
+        _unique("source", [s.name for s in self.sources])
+        _unique("rule", [r.name for r in self.rules])
+        known_sources = {s.name for s in self.sources}
+        fields = set(RULE_FIELDS) | self.custom_fields
+        for index, rule in enumerate(self.rules):
+            where = f"rules[{index}] ('{rule.name}')"
+            if rule.name == "default" and rule.sources is not None:
+                raise ValueError(f"{where}: rule 'default' applies to all sources: remove `sources:`")
+            unknown = sorted(set(rule.sources or ()) - known_sources)
+            if unknown:
+                raise ValueError(
+                    f"{where}.sources: unknown sources {unknown}; "
+                    f"sources are {sorted(known_sources)}"
+                )
+            used = [c.field for conj in conjunctions(rule.tree) for c in conj]
+            used += [f.field for f in rule.only_if] + [b.field for b in rule.block_on]
+            bad = sorted(set(used) - fields)
+            if bad:
+                raise ValueError(
+                    f"{where}: unknown fields {bad}; fields are "
+                    f"{sorted(fields)} (custom fields must be declared under a source's `custom:`)"
+                )
+            _check_blockable(rule, where)
+        if not any(r.name == "default" for r in self.rules):  # the default rule always exists
+            object.__setattr__(self, "rules", [DEFAULT_RULE, *self.rules])
+        total = sum(len(conjunctions(r.tree)) for r in self.rules)
+        if total > MAX_CONJUNCTIONS:
+            raise ValueError(
+                f"the rules expand to {total} AND branches; at most {MAX_CONJUNCTIONS} are "
+                "supported: split OR groups into fewer, broader rules"
+            )
+        bad_limits = sorted(set(self.limits.identifier_limits) - set(IDENTIFIER_FIELDS) -
+                            self.custom_fields)  # fmt: skip
+        if bad_limits:
+            raise ValueError(
+                f"limits.identifier_limits: unknown identifiers {bad_limits}; "
+                f"use {list(IDENTIFIER_FIELDS)} or a custom field"
+            )
+        return self
+
+    @property
+    def custom_fields(self) -> set[str]:
+        return {name for s in self.sources for name in s.custom}
+
+    def fingerprint(self) -> str:
+        """A short stable hash of the effective config (goes into run ids and the merge log)."""
+        text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def conjunctions(node: Group | Any) -> list[list[Any]]:
+    """The rule tree in disjunctive normal form: a list of AND branches of conditions."""
+    if not isinstance(node, Group):
+        return [[node]]
+    if node.any is not None:
+        return [conj for child in node.any for conj in conjunctions(child)]
+    parts = [conjunctions(child) for child in node.all or ()]
+    return [[c for conj in combo for c in conj] for combo in itertools.product(*parts)]
+
+
+def _check_blockable(rule: Rule, where: str) -> None:
+    if rule.block_on:
+        return
+    for conj in conjunctions(rule.tree):
+        if not any(c.compare in ("equals", "alias") for c in conj):
+            shown = " AND ".join(f"{c.field} {c.compare}" for c in conj)
+            raise ValueError(
+                f"{where} cannot be blocked: the branch [{shown}] has no `equals` "
+                "condition. Add an equals condition to that branch, or give the rule "
+                "`block_on: [{field: ..., transform: ...}]`"
+            )
+
+
+def _unique(kind: str, names: list[str]) -> None:
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"{kind} names must be unique; repeated: {dupes}")
+
+
+# --- loading -------------------------------------------------------------------------
+
+_TAGS = {"condition", "group", "equals", "similar", "typo", "alias"}
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
+    """Read and validate a YAML config; relative source paths resolve against its folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found", code="config_not_found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}", code="yaml_syntax") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping with `sources:` etc.")
+    for source in data.get("sources") or []:
+        if isinstance(source, dict) and isinstance(source.get("path"), str):
+            source["path"] = _resolve_path(source["path"], path.parent)
+    for section, key in (("output", "path"), ("graph", "checkpoint_dir")):
+        block = data.get(section)
+        if isinstance(block, dict) and isinstance(block.get(key), str):
+            block[key] = _resolve_path(block[key], path.parent)
+    for key, value in (overrides or {}).items():
+        data.setdefault(key, {}).update(value)
+    return parse_config(data, origin=str(path))
+
+
+def parse_config(data: dict[str, Any], origin: str = "<config>") -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        problems = [_describe(err) for err in exc.errors()]
+        code = _error_code(exc.errors()[0])
+        lines = "\n".join(f"  - {p}" for p in problems)
+        raise ConfigError(f"{origin}: invalid config:\n{lines}", code=code) from None
+
+
+def _resolve_path(value: str, base: Path) -> str:
+    if "://" in value or value.startswith("/") or re.match(r"^[A-Za-z]:[\\/]", value):
+        return value
+    return str((base / value).resolve())
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in _TAGS and i > 0 and (isinstance(loc[i - 1], int) or loc[i - 1] in _TAGS):
+            continue  # a union tag pydantic adds to the location, not a key of the file
+        elif isinstance(part, str) and part.startswith("function-"):
+            continue
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _describe(err: dict[str, Any]) -> str:
+    where = _key_path(tuple(err["loc"]))
+    kind = err["type"]
+    message = str(err["msg"]).removeprefix("Value error, ")
+    if where == "(top level)":
+        return message
+    if kind == "extra_forbidden":
+        return f"{where}: unknown key; remove it or fix its spelling (see conf/demo.yaml)"
+    if kind == "missing":
+        return f"{where}: required key is missing; add it"
+    if kind == "union_tag_invalid" and "compare" in message or kind == "union_tag_not_found":
+        return (
+            f"{where}: unknown or missing `compare`; use one of equals, similar, typo, alias "
+            f"({message})"
+        )
+    return f"{where}: {message}"
+
+
+def _error_code(err: dict[str, Any]) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown_key"
+    if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        return "unknown_comparator"
+    if "cannot be blocked" in str(err["msg"]):
+        return "unblockable_rule"
+    if err["type"] == "literal_error" and err["loc"] and err["loc"][-1] == "op":
+        return "unknown_operator"
+    return "config_invalid"

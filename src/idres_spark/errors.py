@@ -1,0 +1,48 @@
+"""The project's error hierarchy. Messages say what went wrong and what to do about it.
+
+Each error carries a stable ``code`` so tests and callers can branch on it without parsing
+message text; the CLI prints ``message`` without a traceback and exits non-zero.
+"""
+
+from __future__ import annotations
+
+
+class IdresError(Exception):
+    """Base class of every error idres-spark raises on purpose."""
+
+    code = "idres_error"
+    exit_code = 1
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class ConfigError(IdresError):
+    """The YAML config is invalid: names the file, the key path and the fix."""
+
+    code = "config_invalid"
+    exit_code = 2
+
+
+class InputError(IdresError):
+    """A source cannot be read or does not have the columns the config maps."""
+
+    code = "input_invalid"
+    exit_code = 3
+
+
+class GraphError(IdresError):
+    """The graph stage cannot proceed (engine missing, vertex-id collision, no convergence)."""
+
+    code = "graph_failed"
+    exit_code = 4
+
+
+class RuntimeEnvironmentError(IdresError):
+    """The machine cannot run Spark (no java, java too old)."""
+
+    code = "environment"
+    exit_code = 5

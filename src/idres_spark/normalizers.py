@@ -1,0 +1,155 @@
+"""Column builders: ``Column -> Column`` functions that normalize one identifier each.
+
+All are native Spark expressions except phone parsing, which has no Spark equivalent and runs
+the ``phonenumbers`` library in a vectorized pandas UDF built by :func:`e164_phone_udf`
+(each batch parses its distinct values once).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable
+
+import pandas as pd
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+BUILTIN_JUNK = (
+    "", "-", "--", "?", ".", "n/a", "na", "null", "none", "nil", "undefined", "unknown",
+    "test", "test@test.com", "none@none.com", "noemail@noemail.com", "no@email.com",
+    "email@email.com", "example@example.com", "0000000000", "1234567890", "1111111111",
+    "9999999999", "123456789", "0",
+)  # fmt: skip
+
+_LOCAL = r"[\p{L}\p{N}!#$%&'*+/=?^_`{|}~-]+(\.[\p{L}\p{N}!#$%&'*+/=?^_`{|}~-]+)*"
+_DOMAIN = r"([\p{L}\p{N}]([\p{L}\p{N}-]*[\p{L}\p{N}])?\.)+\p{L}{2,}"
+EMAIL_PATTERN = f"^{_LOCAL}@{_DOMAIN}$"
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+IPV4_PATTERN = rf"^({_OCTET}\.){{3}}{_OCTET}$"
+IPV6_PATTERN = (
+    r"^(([0-9a-f]{1,4}:){7}[0-9a-f]{1,4}"
+    r"|(([0-9a-f]{1,4}:){0,6}[0-9a-f]{1,4})?::(([0-9a-f]{1,4}:){0,6}[0-9a-f]{1,4})?)$"
+)
+_MULTI_CHAR_FOLDS = {"ß": "ss", "æ": "ae", "œ": "oe", "þ": "th", "ĳ": "ij"}
+_SINGLE_CHAR_FOLDS = {"ø": "o", "ł": "l", "đ": "d", "ð": "d", "ı": "i", "ħ": "h", "ŧ": "t"}
+
+
+def _accent_table() -> tuple[str, str]:
+    """Precomposed Latin letters (U+00C0..U+024F, lower case) -> their unaccented base letter."""
+    src, dst = [], []
+    for code in range(0x00C0, 0x0250):
+        char = chr(code)
+        if char != char.lower():
+            continue
+        base = unicodedata.normalize("NFKD", char)[0]
+        if base.isascii() and base.isalpha() and base != char:
+            src.append(char)
+            dst.append(base)
+    for char, base in _SINGLE_CHAR_FOLDS.items():
+        src.append(char)
+        dst.append(base)
+    return "".join(src), "".join(dst)
+
+
+_ACCENTED, _UNACCENTED = _accent_table()
+
+
+def junk_set(extra: Iterable[str] = (), replace_builtin: bool = False) -> list[str]:
+    """The effective junk values, lower-cased and trimmed, sorted for a stable plan."""
+    values = set() if replace_builtin else set(BUILTIN_JUNK)
+    values |= {v.strip().lower() for v in extra}
+    return sorted(values)
+
+
+def null_if_junk(col: Column, junk: list[str]) -> Column:
+    """Trim; null when the lower-cased value is a junk value (or empty)."""
+    trimmed = F.trim(col)
+    return F.when(F.lower(trimmed).isin(junk) | (trimmed == ""), F.lit(None)).otherwise(trimmed)
+
+
+def clean_email(col: Column, junk: list[str]) -> Column:
+    """Trimmed, lower-cased email; null when junk or syntactically invalid."""
+    email = F.lower(null_if_junk(col, junk))
+    return F.when(email.rlike(EMAIL_PATTERN), email)
+
+
+def email_is_malformed(raw: Column, junk: list[str]) -> Column:
+    """True when a non-junk raw email fails the syntax check."""
+    email = F.lower(null_if_junk(raw, junk))
+    return email.isNotNull() & ~email.rlike(EMAIL_PATTERN)
+
+
+def strip_alias_tag(email: Column) -> Column:
+    """``name+tag@domain`` -> ``name@domain``; other emails unchanged."""
+    return F.regexp_replace(email, r"^([^+@]+)\+[^@]*@", "$1@")
+
+
+def email_domain(email: Column) -> Column:
+    return F.substring_index(email, "@", -1)
+
+
+def email_status(status: Column, email: Column, malformed: Column) -> Column:
+    """The reachability status: the source's status when known, ``invalid`` when malformed."""
+    given = F.lower(F.trim(status))
+    known = F.when(given.isin("valid", "bounced", "invalid", "suppressed", "unknown"), given)
+    return (
+        F.when(malformed, F.lit("invalid"))
+        .when(email.isNull(), F.lit(None))
+        .otherwise(F.coalesce(known, F.lit("unknown")))
+    )
+
+
+def clean_name(col: Column, junk: list[str]) -> Column:
+    """Lower-case, accents folded, punctuation other than ' and - removed, spaces collapsed."""
+    name = F.lower(null_if_junk(col, junk))
+    for char, folded in _MULTI_CHAR_FOLDS.items():
+        name = F.regexp_replace(name, char, folded)
+    name = F.translate(name, _ACCENTED, _UNACCENTED)
+    name = F.regexp_replace(name, r"\p{M}+", "")  # combining marks of decomposed input
+    name = F.regexp_replace(name, r"[^\p{L}\p{N}'\- ]+", " ")
+    name = F.trim(F.regexp_replace(name, r"\s+", " "))
+    return F.when(name != "", name)
+
+
+def clean_ip(col: Column, junk: list[str]) -> Column:
+    """A valid IPv4 or IPv6 address (lower-cased), else null."""
+    ip = F.lower(null_if_junk(col, junk))
+    return F.when(ip.rlike(IPV4_PATTERN) | (ip.contains(":") & ip.rlike(IPV6_PATTERN)), ip)
+
+
+def clean_id(col: Column, junk: list[str]) -> Column:
+    """External and device ids: trimmed, inner whitespace collapsed, junk -> null."""
+    return F.regexp_replace(null_if_junk(col, junk), r"\s+", " ")
+
+
+def phone_candidate(col: Column, junk: list[str]) -> Column:
+    """Pre-clean natively: keep digits and a leading +; null for junk or repeated digits."""
+    raw = null_if_junk(col, junk)
+    plus = F.when(raw.startswith("+"), F.lit("+")).otherwise(F.lit(""))
+    digits = F.regexp_replace(raw, r"[^0-9]", "")
+    junky = digits.isin(junk) | digits.rlike(r"^(\d)\1*$") | (F.length(digits) < 5)
+    return F.when(raw.isNotNull() & ~junky, F.concat(plus, digits))
+
+
+def e164_phone_udf(default_region: str):
+    """A pandas UDF: phone candidate string -> E.164 (``+14152345678``) or null when invalid."""
+    from pyspark.sql.functions import pandas_udf
+
+    @pandas_udf("string")  # type: ignore[call-overload]
+    def e164(values: pd.Series) -> pd.Series:
+        import phonenumbers
+
+        def parse(text: str) -> str | None:
+            try:
+                number = phonenumbers.parse(text, default_region)
+            except phonenumbers.NumberParseException:
+                return None
+            if not phonenumbers.is_valid_number(number):
+                return None
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+        distinct = values.dropna().unique()
+        mapping = {text: parse(text) for text in distinct}
+        return values.map(mapping).astype(object).where(values.notna(), None)
+
+    return e164

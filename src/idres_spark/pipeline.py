@@ -1,0 +1,90 @@
+"""The functional core: raw source frames + config -> every output table, lazily.
+
+Only this module chains stages. It does no I/O of its own and creates no session; the entry
+points pass a ``materialize`` strategy (a checkpoint that cuts lineage) used at the two
+boundaries the later stages read many times: normalized records and matched edges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame
+from pyspark.sql import types as T
+
+from idres_spark import block, graph, normalize, profiles, read, score
+from idres_spark.components import Checkpointer
+from idres_spark.config import Config
+from idres_spark.run_context import RunContext
+from idres_spark.timing import StageTimer
+
+PRUNED_GROUPS_SCHEMA = T.StructType(
+    [
+        T.StructField("group_key", T.StringType()),
+        T.StructField("size_before", T.LongType()),
+        T.StructField("parts_after", T.LongType()),
+        T.StructField("links_cut", T.LongType()),
+        T.StructField("reason", T.StringType()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class ResolutionResult:
+    """Every table a run produces; ``tables()`` maps output-relative paths to frames."""
+
+    profiles: DataFrame
+    record_map: DataFrame
+    merge_log: DataFrame
+    quarantine: DataFrame
+    hubs: DataFrame
+    pruned_groups: DataFrame
+    records: DataFrame
+    edges: DataFrame
+
+    def tables(self) -> dict[str, DataFrame]:
+        return {
+            "profiles": self.profiles,
+            "record_map": self.record_map,
+            "merge_log": self.merge_log,
+            "diagnostics/quarantine": self.quarantine,
+            "diagnostics/hubs": self.hubs,
+            "diagnostics/pruned_groups": self.pruned_groups,
+        }
+
+
+def _identity(df: DataFrame) -> DataFrame:
+    return df
+
+
+def resolve(
+    sources: dict[str, DataFrame],
+    config: Config,
+    run: RunContext,
+    *,
+    materialize: Callable[[DataFrame], DataFrame] = _identity,
+    graph_checkpoint: Checkpointer | None = None,
+    timer: StageTimer | None = None,
+) -> ResolutionResult:
+    timer = timer or StageTimer()
+    with timer.stage("read+normalize"):
+        records, quarantine = read.canonicalize(sources, config)
+        normalized = materialize(normalize.normalize_records(records, config.normalization))
+    with timer.stage("block+score"):
+        pairs, hubs = block.candidate_pairs(normalized, config)
+        edges = materialize(score.match_pairs(pairs, normalized, config))
+    with timer.stage("graph"):
+        groups = materialize(graph.link_records(normalized, edges, config.graph, graph_checkpoint))
+    profile_rows, record_map, merge_log = profiles.build_outputs(normalized, groups, edges, run)
+    spark = normalized.sparkSession
+    return ResolutionResult(
+        profiles=profile_rows,
+        record_map=record_map,
+        merge_log=merge_log,
+        quarantine=quarantine,
+        hubs=hubs,
+        pruned_groups=spark.createDataFrame([], PRUNED_GROUPS_SCHEMA),
+        records=normalized,
+        edges=edges,
+    )

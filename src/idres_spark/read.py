@@ -1,0 +1,150 @@
+"""Read stage: source tables -> canonical records, and a quarantine of rows that cannot be used.
+
+:func:`load_sources` is the I/O half (called by the entry points); :func:`check_schemas`
+reports every missing column of every source at once before any heavy work;
+:func:`canonicalize` is pure: raw frames + config -> (records, quarantine).
+
+Quarantine reasons: ``missing_record_id``, ``duplicate_record_id`` (the latest row of a record
+id is kept, the others quarantined), ``unparseable_event_ts``.
+"""
+
+from __future__ import annotations
+
+from functools import reduce
+
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from idres_spark import columns as C
+from idres_spark.config import Config, SourceConfig
+from idres_spark.errors import InputError
+
+CANONICAL_STRING_FIELDS = (
+    C.EMAIL, C.EMAIL_STATUS, C.PHONE, C.USER_ID, C.DEVICE_ID, C.IP, C.FIRST_NAME, C.LAST_NAME,
+)  # fmt: skip
+_RAW_TS = "_event_ts_raw"
+_REASON = "_reason"
+
+
+def load_sources(spark: SparkSession, config: Config) -> dict[str, DataFrame]:
+    """Open every source with its reader and options; errors name the source and the fix."""
+    frames: dict[str, DataFrame] = {}
+    for source in config.sources:
+        try:
+            if source.format == "table":
+                frames[source.name] = spark.table(str(source.table))
+                continue
+            reader = spark.read.options(**{k: str(v) for k, v in source.options.items()})
+            if source.format == "csv":
+                reader = reader.option("header", str(source.options.get("header", True)).lower())
+            frames[source.name] = reader.format(source.format).load(source.path)
+        except Exception as exc:  # Spark raises AnalysisException and friends
+            where = source.table or source.path
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InputError(
+                f"source '{source.name}': cannot read {source.format} at {where}: {first}. "
+                "Check the path/table exists and `format:` matches the files.",
+                code="source_unreadable",
+            ) from None
+    return frames
+
+
+def check_schemas(frames: dict[str, DataFrame], config: Config) -> None:
+    """Raise one InputError listing every mapped column that a source does not have."""
+    problems = []
+    for source in config.sources:
+        available = frames[source.name].columns
+        wanted = {**_mapped(source), **{f"custom.{k}": v for k, v in source.custom.items()}}
+        missing = {field: col for field, col in wanted.items() if col not in available}
+        if missing:
+            listed = ", ".join(f"{field} -> '{col}'" for field, col in sorted(missing.items()))
+            problems.append(
+                f"source '{source.name}': missing columns {listed}; available: {sorted(available)}"
+            )
+    if problems:
+        raise InputError(
+            "the config maps columns the sources do not have:\n  - "
+            + "\n  - ".join(problems)
+            + "\nFix `sources[].columns` / `custom` in the config.",
+            code="missing_column",
+        )
+
+
+def canonicalize(frames: dict[str, DataFrame], config: Config) -> tuple[DataFrame, DataFrame]:
+    """All sources as canonical records (strings, parsed event time) plus the quarantine."""
+    check_schemas(frames, config)
+    parts = [_canonical_source(frames[s.name], s) for s in config.sources]
+    rows = reduce(lambda a, b: a.unionByName(b), parts)
+    latest_first = Window.partitionBy(C.RECORD_ID).orderBy(
+        F.col(_REASON).isNotNull(), F.col(C.EVENT_TS).desc_nulls_last(), F.col(C.RAW)
+    )
+    rank = F.row_number().over(latest_first)
+    rows = rows.withColumn(
+        _REASON,
+        F.when(F.col(_REASON).isNull() & (rank > 1), F.lit("duplicate_record_id")).otherwise(
+            F.col(_REASON)
+        ),
+    )
+    records = rows.where(F.col(_REASON).isNull()).select(
+        C.RECORD_ID, C.SOURCE, C.SOURCE_RECORD_ID, C.EVENT_TS, *CANONICAL_STRING_FIELDS, C.CUSTOM
+    )
+    quarantine = rows.where(F.col(_REASON).isNotNull()).select(
+        C.SOURCE, C.SOURCE_RECORD_ID, F.col(_REASON).alias(C.REASON_QUARANTINE), C.RAW
+    )
+    return records, quarantine
+
+
+def _mapped(source: SourceConfig) -> dict[str, str]:
+    return {f: c for f, c in source.columns.model_dump().items() if c is not None}
+
+
+def _canonical_source(df: DataFrame, source: SourceConfig) -> DataFrame:
+    mapping = source.columns
+    source_id = F.trim(F.col(f"`{mapping.record_id}`").cast("string"))
+    fields: dict[str, Column] = {}
+    for field in CANONICAL_STRING_FIELDS:
+        name = getattr(mapping, field)
+        fields[field] = F.col(f"`{name}`").cast("string") if name else F.lit(None).cast("string")
+    raw_ts, event_ts = _event_time(df, mapping.event_ts, source.timestamp_format)
+    custom = (
+        F.create_map(
+            *[x for k, v in sorted(source.custom.items()) for x in (F.lit(k), _str(v))]
+        )
+        if source.custom
+        else F.create_map().cast(T.MapType(T.StringType(), T.StringType()))
+    )
+    reason = F.when(source_id.isNull() | (source_id == ""), F.lit("missing_record_id")).when(
+        raw_ts.isNotNull() & (F.trim(raw_ts.cast("string")) != "") & event_ts.isNull(),
+        F.lit("unparseable_event_ts"),
+    )
+    raw = F.to_json(F.struct(*[F.col(f"`{c}`") for c in df.columns]))
+    return df.select(
+        F.concat(F.lit(source.name + ":"), source_id).alias(C.RECORD_ID),
+        F.lit(source.name).alias(C.SOURCE),
+        source_id.alias(C.SOURCE_RECORD_ID),
+        event_ts.alias(C.EVENT_TS),
+        *[col.alias(name) for name, col in fields.items()],
+        custom.alias(C.CUSTOM),
+        raw.alias(C.RAW),
+        reason.alias(_REASON),
+    )
+
+
+def _str(name: str) -> Column:
+    return F.col(f"`{name}`").cast("string")
+
+
+def _event_time(df: DataFrame, name: str | None, fmt: str | None) -> tuple[Column, Column]:
+    """(raw value, parsed timestamp) for the mapped event-time column; strings parse leniently."""
+    if name is None:
+        return F.lit(None), F.lit(None).cast("timestamp")
+    col = F.col(f"`{name}`")
+    dtype = df.schema[name].dataType
+    if isinstance(dtype, T.TimestampType | T.TimestampNTZType | T.DateType):
+        return col, col.cast("timestamp")
+    if isinstance(dtype, T.NumericType):  # epoch seconds
+        return col, F.timestamp_seconds(col.cast("long"))
+    text = F.trim(col.cast("string"))
+    parsed = F.try_to_timestamp(text, F.lit(fmt)) if fmt else F.try_to_timestamp(text)
+    return col, parsed

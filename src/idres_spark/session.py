@@ -1,0 +1,124 @@
+"""The one place a SparkSession is built.
+
+Entry points call :func:`get_session`: it reuses the active session (spark-submit, Databricks,
+EMR) and only builds a local one when no master is configured. A local session gets
+``PYSPARK_PYTHON`` set to the running interpreter and a checkpoint directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+from idres_spark.errors import RuntimeEnvironmentError
+
+log = logging.getLogger(__name__)
+
+MIN_JAVA = 17
+
+
+def check_java() -> int:
+    """Return the major version of ``java`` on the PATH or ``JAVA_HOME``; raise if unusable."""
+    java = None
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home and os.path.exists(os.path.join(java_home, "bin", "java")):
+        java = os.path.join(java_home, "bin", "java")
+    java = java or shutil.which("java")
+    if not java:
+        raise RuntimeEnvironmentError(
+            f"java not found: idres-spark needs Java {MIN_JAVA} or newer on the PATH "
+            "(Debian/Ubuntu: apt-get install openjdk-17-jre-headless) or JAVA_HOME set.",
+            code="java_missing",
+        )
+    try:
+        out = subprocess.run(
+            [java, "-version"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except OSError as exc:  # pragma: no cover - exotic
+        raise RuntimeEnvironmentError(
+            f"cannot run {java}: {exc}", code="java_missing"
+        ) from exc
+    major = parse_java_major(out.stderr + out.stdout)
+    if major is None or major < MIN_JAVA:
+        found = "an unknown version" if major is None else f"Java {major}"
+        raise RuntimeEnvironmentError(
+            f"{java} is {found}; idres-spark needs Java {MIN_JAVA} or newer "
+            "(install openjdk-17 and put it first on the PATH or set JAVA_HOME).",
+            code="java_too_old",
+        )
+    return major
+
+
+def parse_java_major(version_text: str) -> int | None:
+    """``java -version`` output -> major version (``1.8.0_x`` -> 8, ``17.0.15`` -> 17)."""
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', version_text)
+    if not match:
+        return None
+    major = int(match.group(1))
+    if major == 1 and match.group(2):
+        return int(match.group(2))
+    return major
+
+
+def build_local_session(
+    app_name: str = "idres-spark",
+    master: str = "local[*]",
+    extra_conf: dict[str, str] | None = None,
+    checkpoint_dir: str | None = None,
+):
+    """Build (or reuse) a local-mode session tuned for one machine."""
+    check_java()
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    from pyspark.sql import SparkSession
+
+    conf = {
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.sql.shuffle.partitions": "8",
+        "spark.driver.memory": os.environ.get("IDRES_DRIVER_MEMORY", "4g"),
+        "spark.sql.adaptive.enabled": "true",
+        "spark.python.worker.reuse": "true",
+        "spark.driver.extraJavaOptions": "-Dlog4j2.level=WARN",
+    }
+    conf.update(extra_conf or {})
+    builder = SparkSession.builder.master(master).appName(app_name)
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("WARN")
+    session.sparkContext.setCheckpointDir(
+        checkpoint_dir or tempfile.mkdtemp(prefix="idres-checkpoint-")
+    )
+    return session
+
+
+def get_session(app_name: str = "idres-spark", checkpoint_dir: str | None = None):
+    """The active session when there is one (spark-submit, Databricks), else a local one."""
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        log.info("using the active SparkSession (master %s)", active.sparkContext.master)
+        if checkpoint_dir:
+            active.sparkContext.setCheckpointDir(checkpoint_dir)
+        return active
+    if os.environ.get("SPARK_MASTER") or _submitted_master():
+        # launched by spark-submit: the master and resources come from there
+        session = SparkSession.builder.appName(app_name).getOrCreate()
+        if checkpoint_dir:
+            session.sparkContext.setCheckpointDir(checkpoint_dir)
+        return session
+    return build_local_session(app_name=app_name, checkpoint_dir=checkpoint_dir)
+
+
+def _submitted_master() -> str | None:
+    """spark-submit passes its settings to the Python driver through PYSPARK_SUBMIT_ARGS / env."""
+    return os.environ.get("PYSPARK_GATEWAY_PORT") or None
