@@ -96,7 +96,7 @@ def graphframes_available(spark: SparkSession) -> bool:
         jvm = spark.sparkContext._jvm
         jvm.java.lang.Thread.currentThread().getContextClassLoader().loadClass(GRAPHFRAMES_CLASS)
         return True
-    except Exception:  # noqa: BLE001 - any failure means "not usable"
+    except Exception:  # any failure (no JVM, Spark Connect, class missing) means "no"
         return False
 
 
@@ -195,7 +195,7 @@ def _small_star(edges: DataFrame) -> DataFrame:
     return rows.where(first | (F.col(_LO) != F.col("_prev"))).select(
         F.when(first, F.col(_HI)).otherwise(F.col(_LO)).alias(_HI),
         F.col(_MIN).alias(_LO),
-        F.when(first, F.col("_any")).otherwise(F.lit(True)).alias(_CHANGED),
+        F.when(first, F.lit(False)).otherwise(F.lit(True)).alias(_CHANGED),
     )
 
 
@@ -218,9 +218,7 @@ def _native(
             F.count(F.lit(1)).alias("n"), F.count(F.when(F.col(_CHANGED), 1)).alias("changed")
         ).first()
         n_edges, changed = stats["n"], stats["changed"]
-        log.info(
-            "connected components round %d: %d edges, %d changed", round_no, n_edges, changed
-        )
+        log.info("connected components round %d: %d edges, %d changed", round_no, n_edges, changed)
         if cached is not None:
             cached.unpersist()
         cached, state = persisted, step

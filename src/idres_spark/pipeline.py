@@ -1,8 +1,9 @@
 """The functional core: raw source frames + config -> every output table, lazily.
 
 Only this module chains stages. It does no I/O of its own and creates no session; the entry
-points pass a ``materialize`` strategy (a checkpoint that cuts lineage) used at the two
-boundaries the later stages read many times: normalized records and matched edges.
+points may pass a ``materialize`` strategy (a checkpoint that cuts lineage; the default is a
+reliable Spark checkpoint) used at the boundaries later stages read many times: normalized
+records, matched edges and groups.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
 from idres_spark import block, graph, normalize, profiles, read, score
-from idres_spark.components import Checkpointer
+from idres_spark.components import Checkpointer, spark_checkpoint
 from idres_spark.config import Config
 from idres_spark.run_context import RunContext
 from idres_spark.timing import StageTimer
@@ -54,16 +55,12 @@ class ResolutionResult:
         }
 
 
-def _identity(df: DataFrame) -> DataFrame:
-    return df
-
-
 def resolve(
     sources: dict[str, DataFrame],
     config: Config,
     run: RunContext,
     *,
-    materialize: Callable[[DataFrame], DataFrame] = _identity,
+    materialize: Callable[[DataFrame], DataFrame] = spark_checkpoint,
     graph_checkpoint: Checkpointer | None = None,
     timer: StageTimer | None = None,
 ) -> ResolutionResult:

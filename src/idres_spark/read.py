@@ -108,9 +108,7 @@ def _canonical_source(df: DataFrame, source: SourceConfig) -> DataFrame:
         fields[field] = F.col(f"`{name}`").cast("string") if name else F.lit(None).cast("string")
     raw_ts, event_ts = _event_time(df, mapping.event_ts, source.timestamp_format)
     custom = (
-        F.create_map(
-            *[x for k, v in sorted(source.custom.items()) for x in (F.lit(k), _str(v))]
-        )
+        F.create_map(*[x for k, v in sorted(source.custom.items()) for x in (F.lit(k), _str(v))])
         if source.custom
         else F.create_map().cast(T.MapType(T.StringType(), T.StringType()))
     )
@@ -147,4 +145,13 @@ def _event_time(df: DataFrame, name: str | None, fmt: str | None) -> tuple[Colum
         return col, F.timestamp_seconds(col.cast("long"))
     text = F.trim(col.cast("string"))
     parsed = F.try_to_timestamp(text, F.lit(fmt)) if fmt else F.try_to_timestamp(text)
-    return col, parsed
+    epoch = (  # digits only: epoch seconds (9-10 digits) or milliseconds (12-13 digits)
+        F.when(
+            text.rlike(r"^[0-9]{9,10}$"),
+            F.timestamp_seconds(F.try_to_number(text, F.lit("9999999999"))),
+        ).when(
+            text.rlike(r"^[0-9]{12,13}$"),
+            F.timestamp_millis(F.try_to_number(text, F.lit("9999999999999")).cast("long")),
+        )
+    )
+    return col, F.coalesce(epoch, parsed)

@@ -1,0 +1,283 @@
+"""Connected components: the native engine against a union-find oracle, the checkpointers, and
+the GraphFrames backend (run only when its JAR is on the classpath)."""
+
+from __future__ import annotations
+
+import logging
+import random
+from itertools import combinations
+
+import pytest
+from chispa import assert_df_equality
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from idres_spark.columns import COMPONENT, DST, SRC, VERTEX_ID
+from idres_spark.components import (
+    connected_components,
+    graphframes_available,
+    parquet_checkpoint,
+    spark_checkpoint,
+)
+from idres_spark.errors import GraphError
+
+pytestmark = pytest.mark.spark
+
+EDGES = f"{SRC} long, {DST} long"
+VERTICES = f"{VERTEX_ID} long"
+RESULT = f"{VERTEX_ID} long, {COMPONENT} long"
+NO_GRAPHFRAMES = (
+    "GraphFrames JAR not on the classpath "
+    "(add io.graphframes:graphframes-spark4_2.13 via spark.jars.packages)"
+)
+INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+
+
+def union_find(ids, edges) -> dict[int, int]:
+    """Oracle: vertex -> smallest id of its component (the root is always the set minimum)."""
+    parent = {i: i for i in ids}
+
+    def find(x):
+        root = x
+        while parent[root] != root:
+            root = parent[root]
+        while parent[x] != root:
+            parent[x], x = root, parent[x]
+        return root
+
+    for a, b in edges:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return {i: find(i) for i in ids}
+
+
+def frames(spark, ids, edges):
+    return (
+        spark.createDataFrame([(a, b) for a, b in edges], EDGES),
+        spark.createDataFrame([(i,) for i in ids], VERTICES),
+    )
+
+
+def as_dict(df) -> dict[int, int]:
+    rows = df.collect()
+    result = {row[VERTEX_ID]: row[COMPONENT] for row in rows}
+    assert len(result) == len(rows), "more than one row for a vertex"
+    return result
+
+
+def expected_frame(spark, ids, edges):
+    return spark.createDataFrame(sorted(union_find(ids, edges).items()), RESULT)
+
+
+def assert_same(actual, expected):
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+@st.composite
+def graphs(draw):
+    """Unions of chains, stars, cliques, forests and random edges over up to 60 vertices, with
+    duplicate, reversed and self edges; vertices no shape picked stay isolated."""
+    ids = draw(
+        st.lists(st.one_of(st.integers(-40, 40), INT64), min_size=1, max_size=60, unique=True)
+    )
+    n = len(ids)
+    pairs: list[tuple[int, int]] = []
+    shapes = st.sampled_from(["chain", "star", "clique", "forest", "random"])
+    for shape in draw(st.lists(shapes, max_size=4)):
+        order = draw(st.permutations(range(n)))
+        members = order[: draw(st.integers(1, n))]
+        if shape == "chain":
+            pairs += list(zip(members, members[1:], strict=False))
+        elif shape == "star":
+            pairs += [(members[0], leaf) for leaf in members[1:]]
+        elif shape == "clique":
+            pairs += list(combinations(members[:12], 2))
+        elif shape == "forest":
+            for k in range(1, len(members)):
+                if draw(st.booleans()):
+                    pairs.append((members[draw(st.integers(0, k - 1))], members[k]))
+        else:
+            index = st.integers(0, n - 1)
+            pairs += draw(st.lists(st.tuples(index, index), max_size=80))
+    if pairs:
+        picked = st.lists(st.sampled_from(pairs), max_size=20)
+        pairs += draw(picked) + [(b, a) for a, b in draw(picked)]
+    pairs += [(i, i) for i in draw(st.lists(st.integers(0, n - 1), max_size=5))]
+    edges = [(ids[a], ids[b]) for a, b in draw(st.permutations(pairs))]
+    return ids, edges
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(graph=graphs(), checkpoint_every=st.integers(1, 3))
+def test_native_matches_union_find(spark, graph, checkpoint_every):
+    ids, edges = graph
+    edge_df, vertex_df = frames(spark, ids, edges)
+    result = connected_components(
+        edge_df, vertex_df, backend="native", checkpoint_every=checkpoint_every
+    )
+    assert as_dict(result) == union_find(ids, edges)
+
+
+def test_chain_of_2000_shuffled_ids(spark):
+    ids = random.Random(2000).sample(range(-(10**18), 10**18), 2000)
+    edges = list(zip(ids, ids[1:], strict=False))
+    result = connected_components(*frames(spark, ids, edges), backend="native")
+    expected = spark.createDataFrame([(i, min(ids)) for i in ids], RESULT)
+    assert_same(result, expected)
+
+
+def test_star_with_5000_leaves(spark):
+    hub = 2500  # neither the smallest nor the largest id
+    leaves = [i for i in range(5001) if i != hub]
+    edges = [(hub, leaf) for leaf in leaves] + [(leaf, hub) for leaf in leaves[::7]]
+    result = connected_components(*frames(spark, [hub, *leaves], edges), backend="native")
+    expected = spark.createDataFrame([(i, 0) for i in range(5001)], RESULT)
+    assert_same(result, expected)
+
+
+def test_duplicates_self_loops_and_both_directions(spark):
+    ids = [10, 20, 30, 40, 50, -7]
+    edges = [(20, 10), (10, 20), (10, 20), (30, 30), (40, 30), (30, 40), (50, 50)]
+    result = connected_components(*frames(spark, ids, edges), backend="native")
+    expected = spark.createDataFrame(
+        [(10, 10), (20, 10), (30, 30), (40, 30), (50, 50), (-7, -7)], RESULT
+    )
+    assert_same(result, expected)
+
+
+def test_isolated_vertices_only(spark):
+    ids = [5, -3, 2**62, -(2**63)]
+    result = connected_components(*frames(spark, ids, []), backend="native")
+    assert_same(result, spark.createDataFrame([(i, i) for i in ids], RESULT))
+
+
+def test_empty_graph(spark):
+    result = connected_components(*frames(spark, [], []), backend="native")
+    assert [(f.name, f.dataType.simpleString()) for f in result.schema.fields] == [
+        (VERTEX_ID, "bigint"),
+        (COMPONENT, "bigint"),
+    ]
+    assert result.count() == 0
+
+
+def test_one_row_per_vertex_when_vertices_repeat(spark):
+    edge_df, vertex_df = frames(spark, [1, 1, 2, 3, 3], [(2, 3)])
+    result = connected_components(edge_df, vertex_df, backend="native")
+    assert_same(result, spark.createDataFrame([(1, 1), (2, 2), (3, 2)], RESULT))
+
+
+def test_parquet_checkpoint_cuts_lineage(spark, tmp_path):
+    checkpoint = parquet_checkpoint(str(tmp_path / "ckpt"))
+    df = checkpoint(spark.range(10).where("id % 2 = 0"))
+    assert sorted(r.id for r in df.collect()) == [0, 2, 4, 6, 8]
+    assert df.inputFiles() and all(str(tmp_path / "ckpt") in f for f in df.inputFiles())
+
+
+def test_native_with_parquet_checkpoint(spark, tmp_path):
+    ids = random.Random(1).sample(range(10**6), 300)
+    edges = list(zip(ids, ids[1:], strict=False)) + [(ids[0], ids[0])]
+    checkpoint = parquet_checkpoint(str(tmp_path / "ckpt"))
+    result = connected_components(
+        *frames(spark, ids, edges), backend="native", checkpoint=checkpoint, checkpoint_every=1
+    )
+    assert_same(result, expected_frame(spark, ids, edges))
+    assert len(list((tmp_path / "ckpt").iterdir())) >= 2  # at least one round plus the result
+
+
+def test_spark_checkpoint_cuts_lineage(spark):
+    df = spark_checkpoint(spark.range(10).where("id > 6"))
+    assert sorted(r.id for r in df.collect()) == [7, 8, 9]
+    assert "Filter" not in df._jdf.queryExecution().logical().toString()
+
+
+def test_no_convergence_within_max_rounds(spark):
+    ids = list(range(200))
+    with pytest.raises(GraphError) as err:
+        connected_components(
+            *frames(spark, ids, list(zip(ids, ids[1:], strict=False))),
+            backend="native",
+            max_rounds=1,
+        )
+    assert err.value.code == "no_convergence"
+
+
+def test_unknown_backend(spark):
+    with pytest.raises(GraphError) as err:
+        connected_components(*frames(spark, [1], []), backend="networkx")
+    assert err.value.code == "unknown_backend"
+
+
+def test_auto_logs_engine_and_rounds(spark, caplog):
+    caplog.set_level(logging.INFO, logger="idres_spark.components")
+    result = connected_components(*frames(spark, [1, 2, 3], [(1, 2)]), backend="auto")
+    assert as_dict(result) == {1: 1, 2: 1, 3: 3}
+    engine = "graphframes" if graphframes_available(spark) else "native"
+    assert any(f"chose the {engine} engine" in r.getMessage() for r in caplog.records)
+    if engine == "native":
+        assert any("round 1: 1 edges" in r.getMessage() for r in caplog.records)
+
+
+def test_graphframes_available_never_raises(spark):
+    assert graphframes_available(spark) in (True, False)
+    assert graphframes_available(None) is False
+
+
+def test_graphframes_backend_matches_native(spark):
+    if not graphframes_available(spark):
+        pytest.skip(NO_GRAPHFRAMES)
+    rng = random.Random(5)
+    ids = rng.sample(range(-(10**12), 10**12), 300)
+    edges = [(rng.choice(ids), rng.choice(ids)) for _ in range(250)] + [(ids[0], ids[0])]
+    edge_df, vertex_df = frames(spark, ids, edges)
+    graphframes = connected_components(edge_df, vertex_df, backend="graphframes")
+    native = connected_components(edge_df, vertex_df, backend="native")
+    assert_same(graphframes, native)
+    assert_same(native, expected_frame(spark, ids, edges))
+
+
+def test_graphframes_backend_without_jar_raises(spark):
+    if graphframes_available(spark):
+        pytest.skip("GraphFrames JAR is on the classpath")
+    with pytest.raises(GraphError) as err:
+        connected_components(*frames(spark, [1, 2], [(1, 2)]), backend="graphframes")
+    assert err.value.code == "graphframes_missing"
+    assert "io.graphframes:graphframes-spark4_2.13" in err.value.message
+
+
+def test_graphframes_glue_relabels_to_smallest_id(spark, monkeypatch):
+    """The GraphFrames call and the relabelling, with a stand-in engine that labels each
+    component by its largest id (the JAR itself is not needed)."""
+    import graphframes
+
+    from idres_spark import components
+
+    calls = []
+
+    class FakeGraphFrame:
+        def __init__(self, v, e):
+            self.v, self.e = v, e
+
+        def connectedComponents(  # noqa: N802 - GraphFrames' name
+            self, algorithm="graphframes", checkpointInterval=2, broadcastThreshold=1000000
+        ):
+            calls.append((algorithm, checkpointInterval, broadcastThreshold))
+            ids = [r["id"] for r in self.v.collect()]
+            oracle = union_find(ids, [(r["src"], r["dst"]) for r in self.e.collect()])
+            largest = {}
+            for vertex, root in oracle.items():
+                largest[root] = max(largest.get(root, vertex), vertex)
+            rows = [(vertex, largest[root]) for vertex, root in oracle.items()]
+            return spark.createDataFrame(rows, "id long, component long")
+
+    monkeypatch.setattr(graphframes, "GraphFrame", FakeGraphFrame)
+    monkeypatch.setattr(components, "graphframes_available", lambda _spark: True)
+    ids = [7, 3, 9, -2, 11]
+    edges = [(7, 3), (3, 9), (9, 9), (-2, 11)]
+    result = connected_components(*frames(spark, ids, edges), backend="auto", checkpoint_every=3)
+    assert_same(result, expected_frame(spark, ids, edges))
+    assert calls == [("two_phase", 3, -1)]

@@ -1,0 +1,146 @@
+"""Each normalizer on valid, malformed, unicode, null and junk input (chispa column equality)."""
+
+from __future__ import annotations
+
+import pytest
+from chispa import assert_column_equality
+from pyspark.sql import functions as F
+
+from idres_spark import normalizers as N
+from idres_spark.masking import mask, mask_value
+
+pytestmark = pytest.mark.spark
+JUNK = N.junk_set()
+
+
+def check(spark, builder, cases):
+    df = spark.createDataFrame(cases, "raw string, expected string")
+    assert_column_equality(df.withColumn("got", builder(F.col("raw"))), "got", "expected")
+
+
+def test_clean_email(spark):
+    check(spark, lambda c: N.clean_email(c, JUNK), [
+        ("  John.Doe@GMAIL.com ", "john.doe@gmail.com"),
+        ("ann+shop@yahoo.com", "ann+shop@yahoo.com"),
+        ("josé@exämple.com", "josé@exämple.com"),
+        ("john.doe@", None),
+        ("john doe@gmail.com", None),
+        ("a@@b.com", None),
+        ("no-at-sign.com", None),
+        ("a..b@gmail.com", None),
+        ("TEST@test.com", None),
+        ("n/a", None),
+        ("", None),
+        (None, None),
+    ])  # fmt: skip
+
+
+def test_email_status(spark):
+    df = spark.createDataFrame(
+        [("a@b.com", "Bounced", "bounced"), ("a@b.com", None, "unknown"),
+         ("a@b.com", "weird", "unknown"), ("a@b.com", " VALID ", "valid"),
+         ("bad@", "valid", "invalid"), ("n/a", "valid", None), (None, None, None)],
+        "raw string, status string, expected string",
+    )  # fmt: skip
+    email = N.clean_email(F.col("raw"), JUNK)
+    got = N.email_status(F.col("status"), email, N.email_is_malformed(F.col("raw"), JUNK))
+    assert_column_equality(df.withColumn("got", got), "got", "expected")
+
+
+def test_strip_alias_tag(spark):
+    check(spark, N.strip_alias_tag, [
+        ("john.doe+shop@gmail.com", "john.doe@gmail.com"),
+        ("john.doe+a+b@gmail.com", "john.doe@gmail.com"),
+        ("john.doe@gmail.com", "john.doe@gmail.com"),
+        ("+tag@gmail.com", "+tag@gmail.com"),
+        (None, None),
+    ])  # fmt: skip
+
+
+def test_phone_to_e164(spark):
+    e164 = N.e164_phone_udf("US")
+    check(spark, lambda c: e164(N.phone_candidate(c, JUNK)), [
+        ("(415) 234-5678", "+14152345678"),
+        ("+1 415-234-5678", "+14152345678"),
+        ("1-415-234-5678", "+14152345678"),
+        ("415.234.5678", "+14152345678"),
+        ("+44 20 7946 0958", "+442079460958"),
+        ("415.234.567", None),
+        ("0000000000", None),
+        ("1234567890", None),
+        ("n/a", None),
+        ("-", None),
+        ("call me", None),
+        ("", None),
+        (None, None),
+    ])  # fmt: skip
+
+
+def test_phone_default_region_applies_to_national_numbers(spark):
+    e164 = N.e164_phone_udf("GB")
+    check(spark, lambda c: e164(N.phone_candidate(c, JUNK)), [
+        ("020 7946 0958", "+442079460958"),
+        ("+1 415 234 5678", "+14152345678"),
+    ])  # fmt: skip
+
+
+def test_clean_name(spark):
+    check(spark, lambda c: N.clean_name(c, JUNK), [
+        ("  JOSÉ  María ", "jose maria"),
+        ("Zoë", "zoe"),
+        ("Straße", "strasse"),
+        ("Øyvind Łukasz", "oyvind lukasz"),
+        ("Jose\u0301", "jose"),  # decomposed accent
+        ("O'Brien-Smith", "o'brien-smith"),
+        ("Dr. John", "dr john"),
+        ("n/a", None),
+        ("  ", None),
+        (None, None),
+    ])  # fmt: skip
+
+
+def test_clean_ip(spark):
+    check(spark, lambda c: N.clean_ip(c, JUNK), [
+        ("192.168.1.1", "192.168.1.1"),
+        (" 8.8.8.8 ", "8.8.8.8"),
+        ("2001:DB8::1", "2001:db8::1"),
+        ("::1", "::1"),
+        ("256.1.1.1", None),
+        ("1.2.3", None),
+        ("10.0.0.300", None),
+        ("2001:db8:::1", None),
+        ("unknown", None),
+        (None, None),
+    ])  # fmt: skip
+
+
+def test_clean_id(spark):
+    check(spark, lambda c: N.clean_id(c, JUNK), [
+        ("  CUST00042 ", "CUST00042"),
+        ("a  b", "a b"),
+        ("ü-42", "ü-42"),
+        ("null", None),
+        ("0", None),
+        ("", None),
+        (None, None),
+    ])  # fmt: skip
+
+
+def test_configurable_junk_values(spark):
+    junk = N.junk_set(["guest", " Anonymous "])
+    check(spark, lambda c: N.clean_id(c, junk), [
+        ("GUEST", None), ("anonymous", None), ("n/a", None), ("ok", "ok"),
+    ])  # fmt: skip
+    only_mine = N.junk_set(["guest"], replace_builtin=True)
+    check(spark, lambda c: N.clean_id(c, only_mine), [("n/a", "n/a"), ("guest", None)])
+
+
+def test_masking_hides_identifiers(spark):
+    df = spark.createDataFrame(
+        [("john.doe@gmail.com", "j***@gmail.com"), ("+14152345678", "+***5678"),
+         ("CUST00042", "CU***"), ("a@b.com\u001f+14152345678", "a***@b.com++***5678")],
+        "raw string, expected string",
+    )  # fmt: skip
+    assert_column_equality(df.withColumn("got", mask_value(F.col("raw"))), "got", "expected")
+    for raw, expected in df.collect():
+        assert mask(raw) == expected

@@ -1,0 +1,101 @@
+"""Read stage: formats, column mapping, schema checks and quarantine reasons."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from chispa import assert_df_equality
+
+from idres_spark import read
+from idres_spark.config import parse_config
+from idres_spark.errors import InputError
+
+pytestmark = pytest.mark.spark
+
+
+def source(name="web", fmt="parquet", path="/unused", **columns):
+    return {"name": name, "format": fmt, "path": path,
+            "columns": {"record_id": "id", **columns}}  # fmt: skip
+
+
+def test_quarantine_reasons_and_kept_records(spark):
+    rows = [
+        ("1", "a@x.com", "2025-01-01 10:00:00"),
+        ("1", "older@x.com", "2024-01-01 10:00:00"),  # duplicate id: the older row goes
+        ("", "blank@x.com", "2025-01-01 10:00:00"),
+        (None, "none@x.com", "2025-01-01 10:00:00"),
+        ("2", "b@x.com", "not-a-date"),
+        ("3", "c@x.com", None),
+        (" 4 ", "d@x.com", "2025-02-03T04:05:06Z"),
+    ]
+    df = spark.createDataFrame(rows, "id string, mail string, ts string")
+    config = parse_config({"sources": [source(email="mail", event_ts="ts")]})
+    records, quarantine = read.canonicalize({"web": df}, config)
+    kept = records.select("record_id", "source", "source_record_id", "email", "event_ts")
+    expected = spark.createDataFrame(
+        [("web:1", "web", "1", "a@x.com", dt.datetime(2025, 1, 1, 10)),
+         ("web:3", "web", "3", "c@x.com", None),
+         ("web:4", "web", "4", "d@x.com", dt.datetime(2025, 2, 3, 4, 5, 6))],
+        kept.schema,
+    )  # fmt: skip
+    assert_df_equality(kept, expected, ignore_row_order=True)
+    reasons = sorted(("<null>" if r.source_record_id is None else r.source_record_id, r.reason) for r in quarantine.collect())
+    assert reasons == [
+        ("", "missing_record_id"),
+        ("1", "duplicate_record_id"),
+        ("2", "unparseable_event_ts"),
+        ("<null>", "missing_record_id"),
+    ]
+    raw = {r.reason: r.raw for r in quarantine.collect()}
+    assert '"older@x.com"' in raw["duplicate_record_id"]
+
+
+def test_missing_columns_reported_for_every_source_at_once(spark):
+    web = spark.createDataFrame([("1", "x")], "id string, mail string")
+    app = spark.createDataFrame([("1",)], "uid string")
+    config = parse_config({"sources": [
+        source(email="email_address", phone="phone"),
+        {**source("app", "json"), "columns": {"record_id": "id"}, "custom": {"tier": "level"}},
+    ]})  # fmt: skip
+    with pytest.raises(InputError) as caught:
+        read.check_schemas({"web": web, "app": app}, config)
+    err = caught.value
+    assert err.code == "missing_column"
+    assert "source 'web'" in err.message and "email -> 'email_address'" in err.message
+    assert "phone -> 'phone'" in err.message and "available: ['id', 'mail']" in err.message
+    assert "source 'app'" in err.message and "custom.tier -> 'level'" in err.message
+
+
+def test_file_formats_and_custom_fields(spark, tmp_path):
+    df = spark.createDataFrame(
+        [("r1", "A@X.com", "L1", 1735725600)], "rid string, e string, loy string, ts long"
+    )
+    configs = []
+    for fmt in ("parquet", "csv", "json", "orc"):
+        path = str(tmp_path / fmt)
+        df.write.format(fmt).option("header", "true").save(path)
+        configs.append({**source(fmt, fmt, path, email="e", event_ts="ts"),
+                        "columns": {"record_id": "rid", "email": "e", "event_ts": "ts"},
+                        "custom": {"loyalty_id": "loy"}})  # fmt: skip
+    df.createOrReplaceTempView("crm_table")
+    configs.append({"name": "tbl", "format": "table", "table": "crm_table",
+                    "columns": {"record_id": "rid", "email": "e", "event_ts": "ts"}})  # fmt: skip
+    config = parse_config({"sources": configs})
+    records, quarantine = read.canonicalize(read.load_sources(spark, config), config)
+    got = {r.source: r for r in records.collect()}
+    assert set(got) == {"parquet", "csv", "json", "orc", "tbl"}
+    for name in ("parquet", "json", "orc", "tbl"):
+        assert got[name].event_ts == dt.datetime(2025, 1, 1, 10), name
+    assert got["csv"].event_ts == dt.datetime(2025, 1, 1, 10)  # csv: inferred or parsed text
+    assert got["csv"].record_id == "csv:r1" and got["csv"].email == "A@X.com"
+    assert got["parquet"].custom == {"loyalty_id": "L1"} and got["tbl"].custom == {}
+    assert quarantine.count() == 0
+
+
+def test_unreadable_source_names_source_and_path(spark, tmp_path):
+    config = parse_config({"sources": [source(path=str(tmp_path / "missing"))]})
+    with pytest.raises(InputError) as caught:
+        read.load_sources(spark, config)
+    assert caught.value.code == "source_unreadable"
+    assert "source 'web'" in caught.value.message and "missing" in caught.value.message
