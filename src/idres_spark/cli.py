@@ -36,7 +36,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="idres-spark", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="idres-spark",
+        description="Customer identity resolution on Spark: resolve records into profiles.",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="resolve identities with a config")
@@ -130,7 +133,8 @@ def run_job(config: Config, run_date: dt.date | None = None, spark: Any = None) 
             timer=timer,
         )
         with timer.stage("profiles+write"):
-            metrics = write.publish(spark, result.tables(), config.output.path, run)
+            so_far = {"stage_seconds": timer.as_dict()}
+            metrics = write.publish(spark, result.tables(), config.output.path, run, so_far)
     except Exception as exc:
         if "GRAPH_VERTEX_ID_COLLISION" in str(exc):
             raise GraphError(
@@ -140,7 +144,7 @@ def run_job(config: Config, run_date: dt.date | None = None, spark: Any = None) 
             ) from None
         raise
     finally:
-        _remove(spark, work)
+        _remove(spark, work, remove_empty_parent=not config.graph.checkpoint_dir)
     metrics["stage_seconds"] = timer.as_dict()
     metrics["wall_seconds"] = round(time.perf_counter() - started, 2)
     log.info("run %s done: %s", run.run_id, _one_line(metrics))
@@ -153,13 +157,13 @@ def _work_dir(spark: Any, config: Config, run_id: str) -> str:
     return f"{config.output.path.rstrip('/')}/_work/{run_id}"
 
 
-def _remove(spark: Any, path: str) -> None:
+def _remove(spark: Any, path: str, remove_empty_parent: bool) -> None:
     jvm = spark.sparkContext._jvm
     hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
     fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
     fs.delete(hadoop_path, True)
     parent = hadoop_path.getParent()
-    if fs.exists(parent) and len(fs.listStatus(parent)) == 0:
+    if remove_empty_parent and fs.exists(parent) and len(fs.listStatus(parent)) == 0:
         fs.delete(parent, True)
 
 
@@ -182,13 +186,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def summary(metrics: dict[str, Any]) -> str:
+    m = metrics
     lines = [
-        f"run {metrics['run_id']}",
-        f"  records in        {metrics['records_in']:>10,}  (resolved {metrics['records_resolved']:,},"
-        f" quarantined {metrics['quarantined']:,})",
-        f"  profiles out      {metrics['profiles']:>10,}  (multi-record {metrics['multi_record_profiles']:,},"
-        f" largest {metrics['largest_profile']})",
-        f"  merges            {metrics['merges']:>10,}",
+        f"run {m['run_id']}",
+        f"  records in        {m['records_in']:>10,}  (resolved {m['records_resolved']:,},"
+        f" quarantined {m['quarantined']:,})",
+        f"  profiles out      {m['profiles']:>10,}  (multi-record {m['multi_record_profiles']:,},"
+        f" largest {m['largest_profile']})",
+        f"  merges            {m['merges']:>10,}",
     ]
     lines += [f"    {reason:<20} {n:>8,}" for reason, n in metrics["merges_by_reason"].items()]
     if metrics["quarantined_by_reason"]:

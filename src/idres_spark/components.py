@@ -195,7 +195,7 @@ def _small_star(edges: DataFrame) -> DataFrame:
     return rows.where(first | (F.col(_LO) != F.col("_prev"))).select(
         F.when(first, F.col(_HI)).otherwise(F.col(_LO)).alias(_HI),
         F.col(_MIN).alias(_LO),
-        F.when(first, F.lit(False)).otherwise(F.lit(True)).alias(_CHANGED),
+        F.when(first, F.col("_any")).otherwise(F.lit(True)).alias(_CHANGED),
     )
 
 

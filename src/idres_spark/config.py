@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -291,7 +292,9 @@ class Config(_Model):
         for index, rule in enumerate(self.rules):
             where = f"rules[{index}] ('{rule.name}')"
             if rule.name == "default" and rule.sources is not None:
-                raise ValueError(f"{where}: rule 'default' applies to all sources: remove `sources:`")
+                raise ValueError(
+                    f"{where}: rule 'default' applies to all sources: remove `sources:`"
+                )
             unknown = sorted(set(rule.sources or ()) - known_sources)
             if unknown:
                 raise ValueError(
@@ -329,8 +332,14 @@ class Config(_Model):
         return {name for s in self.sources for name in s.custom}
 
     def fingerprint(self) -> str:
-        """A short stable hash of the effective config (goes into run ids and the merge log)."""
-        text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        """A short stable hash of what decides the results (run ids, merge log).
+
+        Where outputs and checkpoints go does not change the results and is left out.
+        """
+        data = self.model_dump(mode="json")
+        data["output"].pop("path")
+        data["graph"].pop("checkpoint_dir")
+        text = json.dumps(data, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -352,7 +361,7 @@ def _check_blockable(rule: Rule, where: str) -> None:
             shown = " AND ".join(f"{c.field} {c.compare}" for c in conj)
             raise ValueError(
                 f"{where} cannot be blocked: the branch [{shown}] has no `equals` "
-                "condition. Add an equals condition to that branch, or give the rule "
+                "(or `alias`) condition. Add one to that branch, or give the rule "
                 "`block_on: [{field: ..., transform: ...}]`"
             )
 
@@ -382,12 +391,18 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Co
     for source in data.get("sources") or []:
         if isinstance(source, dict) and isinstance(source.get("path"), str):
             source["path"] = _resolve_path(source["path"], path.parent)
+    if not isinstance(data.get("output"), dict):
+        data["output"] = {} if data.get("output") is None else data["output"]
+    if isinstance(data["output"], dict):
+        data["output"].setdefault("path", "out")
     for section, key in (("output", "path"), ("graph", "checkpoint_dir")):
         block = data.get(section)
         if isinstance(block, dict) and isinstance(block.get(key), str):
             block[key] = _resolve_path(block[key], path.parent)
     for key, value in (overrides or {}).items():
-        data.setdefault(key, {}).update(value)
+        if not isinstance(data.get(key), dict):
+            data[key] = {}
+        data[key].update(value)
     return parse_config(data, origin=str(path))
 
 
@@ -402,8 +417,10 @@ def parse_config(data: dict[str, Any], origin: str = "<config>") -> Config:
 
 
 def _resolve_path(value: str, base: Path) -> str:
-    if "://" in value or value.startswith("/") or re.match(r"^[A-Za-z]:[\\/]", value):
-        return value
+    """Relative local paths resolve against the config's folder; URIs and absolute stay."""
+    value = os.path.expanduser(value)
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.\-]+:", value) or os.path.isabs(value):
+        return value  # dbfs:/, s3a://, file:/, abfss://, hdfs://, /abs/path
     return str((base / value).resolve())
 
 

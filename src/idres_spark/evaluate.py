@@ -15,9 +15,13 @@ from idres_spark import columns as C
 
 def _pairs(df: DataFrame, *keys: str) -> int:
     n = F.col("n")
-    row = df.groupBy(*keys).count().withColumnRenamed("count", "n").agg(
-        F.sum(n * (n - 1) / 2).alias("pairs")
-    ).first()
+    row = (
+        df.groupBy(*keys)
+        .count()
+        .withColumnRenamed("count", "n")
+        .agg(F.sum(n * (n - 1) / 2).alias("pairs"))
+        .first()
+    )
     return int(row["pairs"] or 0) if row is not None else 0
 
 

@@ -39,10 +39,17 @@ def link_records(
     ).withColumn("_ids_per_vertex", F.count(F.lit(1)).over(shared))
     checked = vertices.withColumn(
         C.RECORD_ID,
-        F.when(F.col("_ids_per_vertex") > 1, F.raise_error(
-            F.concat(F.lit("GRAPH_VERTEX_ID_COLLISION: two record ids hash to one vertex id, "
-                           "record "), F.col(C.RECORD_ID))  # fmt: skip
-        ).cast("string")).otherwise(F.col(C.RECORD_ID)),
+        F.when(
+            F.col("_ids_per_vertex") > 1,
+            F.raise_error(
+                F.concat(
+                    F.lit(
+                        "GRAPH_VERTEX_ID_COLLISION: two record ids hash to one vertex id, record "
+                    ),
+                    F.col(C.RECORD_ID),
+                )  # fmt: skip
+            ).cast("string"),
+        ).otherwise(F.col(C.RECORD_ID)),
     ).drop("_ids_per_vertex")
     vertex_edges = edges.select(
         vertex_id(F.col(C.SRC)).alias(C.SRC), vertex_id(F.col(C.DST)).alias(C.DST)
@@ -57,6 +64,4 @@ def link_records(
     )
     members = checked.join(components, C.VERTEX_ID)
     per_component = Window.partitionBy(C.COMPONENT)
-    return members.select(
-        C.RECORD_ID, F.min(C.RECORD_ID).over(per_component).alias(GROUP_KEY)
-    )
+    return members.select(C.RECORD_ID, F.min(C.RECORD_ID).over(per_component).alias(GROUP_KEY))

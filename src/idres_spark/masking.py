@@ -1,7 +1,9 @@
-"""Masking of identifier values for logs, diagnostics and reports: no raw PII leaves the job.
+"""Masking of identifier values for logs, the hub report and run reports.
 
 Emails keep their first character and the domain (``j***@gmail.com``); phones their last
-four digits (``+*******5678``); other values their first two characters (``CU***``).
+four digits (``+***5678``); other values their first two characters (``CU***``). Data tables
+(profiles, merge log, the quarantine's ``raw`` row) hold the values themselves: they are the
+job's output, and a user must see a bad row to fix it.
 The same rules exist as a Spark column builder and as plain Python for log lines.
 """
 

@@ -144,7 +144,9 @@ def _event_time(df: DataFrame, name: str | None, fmt: str | None) -> tuple[Colum
     if isinstance(dtype, T.NumericType):  # epoch seconds
         return col, F.timestamp_seconds(col.cast("long"))
     text = F.trim(col.cast("string"))
-    parsed = F.try_to_timestamp(text, F.lit(fmt)) if fmt else F.try_to_timestamp(text)
+    if fmt:  # an explicit format is the only way the column is read
+        return col, F.try_to_timestamp(text, F.lit(fmt))
+    parsed = F.try_to_timestamp(text)
     epoch = (  # digits only: epoch seconds (9-10 digits) or milliseconds (12-13 digits)
         F.when(
             text.rlike(r"^[0-9]{9,10}$"),

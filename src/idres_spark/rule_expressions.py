@@ -40,7 +40,7 @@ def record_filter(rule_filter: RecordFilter, suffix: str = "") -> Column:
     if op in tests:
         return tests[op]
     if op in ("in", "not_in"):
-        member = col.isin([str(v).lower() for v in value or []]) | col.isin(list(value or []))
+        member = F.lower(col).isin(sorted({str(v).lower() for v in value or []}))
         result = member if op == "in" else ~member
         return F.coalesce(result, F.lit(op == "not_in"))
     text = str(value)
@@ -74,8 +74,8 @@ def block_on_key(block: BlockOn) -> Column:
     n = block.n or 0
     transforms = {
         "exact": lambda: value,
-        "first_n": lambda: F.when(F.length(value) >= 1, F.substring(value, 1, n)),
-        "last_n": lambda: F.when(F.length(value) >= n, F.substring(value, -n, n)),
+        "first_n": lambda: F.substring(value, 1, n),
+        "last_n": lambda: F.when(F.length(value) > n, F.substring(value, -n, n)).otherwise(value),
         "soundex": lambda: F.soundex(value),
         "email_domain": lambda: email_domain(value),
         "email_local": lambda: F.substring_index(value, "@", 1),

@@ -67,9 +67,14 @@ def match_pairs(pairs: DataFrame, records: DataFrame, config: Config) -> DataFra
         matched = reduce(lambda a, b: a | b, [m for m, _ in per_rule[rule_index]])
         score = F.greatest(*[F.when(m, s) for m, s in per_rule[rule_index]], F.lit(None))
         results.append(
-            F.when(matched, F.struct(F.lit(rule_index + 1).alias(C.PRIORITY),
-                                     F.lit(rule.name).alias(C.REASON),
-                                     score.cast("double").alias(C.SCORE)))  # fmt: skip
+            F.when(
+                matched,
+                F.struct(
+                    F.lit(rule_index + 1).alias(C.PRIORITY),
+                    F.lit(rule.name).alias(C.REASON),
+                    score.cast("double").alias(C.SCORE),
+                ),
+            )  # fmt: skip
         )
     best = F.coalesce(*results)
     return (

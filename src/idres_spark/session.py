@@ -24,11 +24,17 @@ MIN_JAVA = 17
 
 def check_java() -> int:
     """Return the major version of ``java`` on the PATH or ``JAVA_HOME``; raise if unusable."""
-    java = None
     java_home = os.environ.get("JAVA_HOME")
-    if java_home and os.path.exists(os.path.join(java_home, "bin", "java")):
+    if java_home:  # Spark's launcher uses JAVA_HOME first, so it must be right
         java = os.path.join(java_home, "bin", "java")
-    java = java or shutil.which("java")
+        if not os.path.exists(java):
+            raise RuntimeEnvironmentError(
+                f"JAVA_HOME is {java_home} but {java} does not exist: point JAVA_HOME at a "
+                f"Java {MIN_JAVA}+ installation or unset it.",
+                code="java_missing",
+            )
+    else:
+        java = shutil.which("java")
     if not java:
         raise RuntimeEnvironmentError(
             f"java not found: idres-spark needs Java {MIN_JAVA} or newer on the PATH "
@@ -40,9 +46,7 @@ def check_java() -> int:
             [java, "-version"], capture_output=True, text=True, timeout=30, check=False
         )
     except OSError as exc:  # pragma: no cover - exotic
-        raise RuntimeEnvironmentError(
-            f"cannot run {java}: {exc}", code="java_missing"
-        ) from exc
+        raise RuntimeEnvironmentError(f"cannot run {java}: {exc}", code="java_missing") from exc
     major = parse_java_major(out.stderr + out.stdout)
     if major is None or major < MIN_JAVA:
         found = "an unknown version" if major is None else f"Java {major}"

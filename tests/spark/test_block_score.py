@@ -50,7 +50,10 @@ def test_default_rule_pairs_are_canonical_and_scored_once(spark, make_records):
 
 def test_hub_values_make_no_pairs_and_are_reported_masked(spark, make_records):
     rows = [{"record_id": f"web:{i}", "email": "shared@store.com"} for i in range(5)]
-    rows += [{"record_id": "app:1", "email": "me@x.com"}, {"record_id": "app:2", "email": "me@x.com"}]
+    rows += [
+        {"record_id": "app:1", "email": "me@x.com"},
+        {"record_id": "app:2", "email": "me@x.com"},
+    ]
     _, hubs, edges = edges_of(make_records, rows, config(max_block_size=4))
     assert edges == [("app:1", "app:2", "default", 1.0)]
     hub = hubs.collect()
@@ -107,13 +110,20 @@ def test_fuzzy_and_typo_conditions(spark, make_records):
 
 def test_source_scope_time_window_and_filters(spark, make_records):
     day = dt.datetime(2025, 1, 1)
-    rules = [{"name": "device", "sources": ["web", "app"], "within": "30d",
-              "all": [{"field": "device_id", "compare": "equals"}],
-              "only_if": [{"field": "email", "op": "not_ends_with", "value": "@company.com"}]}]
+    rules = [
+        {
+            "name": "device",
+            "sources": ["web", "app"],
+            "within": "30d",
+            "all": [{"field": "device_id", "compare": "equals"}],
+            "only_if": [{"field": "email", "op": "not_ends_with", "value": "@company.com"}],
+        }
+    ]
+    late = day + dt.timedelta(days=30, seconds=1)
     rows = [
         {"record_id": "web:1", "device_id": "D", "event_ts": day},
         {"record_id": "app:1", "device_id": "D", "event_ts": day + dt.timedelta(days=30)},
-        {"record_id": "app:2", "device_id": "D", "event_ts": day + dt.timedelta(days=30, seconds=1)},
+        {"record_id": "app:2", "device_id": "D", "event_ts": late},
         {"record_id": "crm:1", "device_id": "D", "event_ts": day},  # source out of scope
         {"record_id": "web:2", "device_id": "D", "event_ts": day, "email": "x@company.com"},
         {"record_id": "web:3", "device_id": "D", "event_ts": None},  # no time: no window match

@@ -76,17 +76,23 @@ def assert_same(actual, expected):
 
 @st.composite
 def graphs(draw):
-    """Unions of chains, stars, cliques, forests and random edges over up to 60 vertices, with
-    duplicate, reversed and self edges; vertices no shape picked stay isolated."""
+    """Up to 60 vertices cut into groups; each group is a chain, star, clique, forest, random
+    graph or left isolated, its members in shuffled, ascending or descending id order (monotone
+    runs are the slow cases for star contraction). A few random edges may join groups;
+    duplicate, reversed and self edges are sprinkled in."""
     ids = draw(
         st.lists(st.one_of(st.integers(-40, 40), INT64), min_size=1, max_size=60, unique=True)
     )
     n = len(ids)
+    order = draw(st.permutations(range(n)))
+    cuts = sorted(draw(st.sets(st.integers(1, n - 1), max_size=6)) if n > 1 else set())
     pairs: list[tuple[int, int]] = []
-    shapes = st.sampled_from(["chain", "star", "clique", "forest", "random"])
-    for shape in draw(st.lists(shapes, max_size=4)):
-        order = draw(st.permutations(range(n)))
-        members = order[: draw(st.integers(1, n))]
+    for lo, hi in zip([0, *cuts], [*cuts, n], strict=True):
+        members = order[lo:hi]
+        arrangement = draw(st.sampled_from(["shuffled", "ascending", "descending"]))
+        if arrangement != "shuffled":
+            members.sort(key=ids.__getitem__, reverse=arrangement == "descending")
+        shape = draw(st.sampled_from(["chain", "star", "clique", "forest", "random", "isolated"]))
         if shape == "chain":
             pairs += list(zip(members, members[1:], strict=False))
         elif shape == "star":
@@ -97,13 +103,15 @@ def graphs(draw):
             for k in range(1, len(members)):
                 if draw(st.booleans()):
                     pairs.append((members[draw(st.integers(0, k - 1))], members[k]))
-        else:
-            index = st.integers(0, n - 1)
-            pairs += draw(st.lists(st.tuples(index, index), max_size=80))
+        elif shape == "random":
+            member = st.sampled_from(members)
+            pairs += draw(st.lists(st.tuples(member, member), max_size=2 * len(members)))
+    anywhere = st.integers(0, n - 1)
+    pairs += draw(st.lists(st.tuples(anywhere, anywhere), max_size=3))
     if pairs:
         picked = st.lists(st.sampled_from(pairs), max_size=20)
         pairs += draw(picked) + [(b, a) for a, b in draw(picked)]
-    pairs += [(i, i) for i in draw(st.lists(st.integers(0, n - 1), max_size=5))]
+    pairs += [(i, i) for i in draw(st.lists(anywhere, max_size=5))]
     edges = [(ids[a], ids[b]) for a, b in draw(st.permutations(pairs))]
     return ids, edges
 
@@ -129,6 +137,18 @@ def test_chain_of_2000_shuffled_ids(spark):
     result = connected_components(*frames(spark, ids, edges), backend="native")
     expected = spark.createDataFrame([(i, min(ids)) for i in ids], RESULT)
     assert_same(result, expected)
+
+
+@pytest.mark.parametrize("order", ["ascending", "descending", "zigzag"])
+def test_monotone_chains(spark, order):
+    ids = list(range(-30, 30))
+    if order == "descending":
+        ids.reverse()
+    elif order == "zigzag":
+        ids = ids[::2] + ids[1::2][::-1]
+    edges = list(zip(ids, ids[1:], strict=False))
+    result = connected_components(*frames(spark, ids, edges), backend="native")
+    assert as_dict(result) == dict.fromkeys(ids, -30)
 
 
 def test_star_with_5000_leaves(spark):

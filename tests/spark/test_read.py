@@ -40,7 +40,10 @@ def test_quarantine_reasons_and_kept_records(spark):
         kept.schema,
     )  # fmt: skip
     assert_df_equality(kept, expected, ignore_row_order=True)
-    reasons = sorted(("<null>" if r.source_record_id is None else r.source_record_id, r.reason) for r in quarantine.collect())
+    reasons = sorted(
+        ("<null>" if r.source_record_id is None else r.source_record_id, r.reason)
+        for r in quarantine.collect()
+    )
     assert reasons == [
         ("", "missing_record_id"),
         ("1", "duplicate_record_id"),

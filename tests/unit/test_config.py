@@ -9,8 +9,13 @@ import pytest
 from idres_spark.config import DEFAULT_RULE, conjunctions, load_config, parse_config
 from idres_spark.errors import ConfigError
 
-SOURCE = {"name": "web", "format": "parquet", "path": "/data/web",
-          "columns": {"record_id": "id", "email": "email"}, "custom": {"loyalty_id": "loy"}}  # fmt: skip
+SOURCE = {
+    "name": "web",
+    "format": "parquet",
+    "path": "/data/web",
+    "columns": {"record_id": "id", "email": "email"},
+    "custom": {"loyalty_id": "loy"},
+}
 
 
 def config_with(**extra):
@@ -124,17 +129,22 @@ def test_nested_groups_expand_to_and_branches():
         [("last_name", "equals"), ("phone", "equals")],
         [("last_name", "equals"), ("email", "typo"), ("first_name", "equals")],
     ]
-    assert parse_config(config_with(rules=[{**rules[0], "within": "12h"}])).rules[1].within_seconds == 43200
+    assert (
+        parse_config(config_with(rules=[{**rules[0], "within": "12h"}])).rules[1].within_seconds
+        == 43200
+    )
 
 
 def test_load_config_resolves_relative_paths_against_its_folder(tmp_path):
     path = tmp_path / "conf" / "job.yaml"
     path.parent.mkdir()
-    path.write_text(textwrap.dedent("""
+    path.write_text(
+        textwrap.dedent("""
         sources:
           - {name: web, format: csv, path: ../data/web, columns: {record_id: id}}
         output: {path: out}
-    """))
+    """)
+    )
     config = load_config(path)
     assert config.sources[0].path == str((tmp_path / "data" / "web").resolve())
     assert config.output.path == str((tmp_path / "conf" / "out").resolve())
