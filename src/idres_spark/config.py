@@ -248,6 +248,39 @@ class TransformationsConfig(_Model):
     known_domains: list[str] | None = None  # overrides the built-in list of standard domains
 
 
+class EventColumns(_Model):
+    """Event field -> the events table's column. ``source`` may instead be fixed per table."""
+
+    event_id: str
+    source_record_id: str
+    source: str | None = None
+    event_type: str
+    channel: str
+    event_ts: str
+
+
+class EventsConfig(_Model):
+    """An optional events input, re-keyed to profiles in the ``events/`` output."""
+
+    format: Literal["parquet", "csv", "json", "orc", "table"]
+    path: str | None = None
+    table: str | None = None
+    options: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    columns: EventColumns
+    source_name: str | None = None  # every event belongs to this source (no source column)
+    email_channels: list[str] = Field(default_factory=lambda: ["email"])
+
+    @model_validator(mode="after")
+    def _where_and_source(self) -> EventsConfig:
+        if self.format == "table" and not self.table:
+            raise ValueError("format 'table' needs `table: catalog.db.name`")
+        if self.format != "table" and not self.path:
+            raise ValueError(f"format '{self.format}' needs `path:`")
+        if (self.columns.source is None) == (self.source_name is None):
+            raise ValueError("give exactly one of `columns.source` or `source_name`")
+        return self
+
+
 class LimitsConfig(_Model):
     max_group_size: int = Field(50, ge=2)
     max_block_size: int = Field(1000, ge=2)
@@ -279,6 +312,7 @@ class Config(_Model):
     normalization: NormalizationConfig = Field(default_factory=NormalizationConfig)
     rules: list[Rule] = Field(default_factory=list)
     transformations: TransformationsConfig = Field(default_factory=TransformationsConfig)
+    events: EventsConfig | None = None
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     graph: GraphConfig = Field(default_factory=GraphConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
@@ -288,6 +322,11 @@ class Config(_Model):
         _unique("source", [s.name for s in self.sources])
         _unique("rule", [r.name for r in self.rules])
         known_sources = {s.name for s in self.sources}
+        if self.events and self.events.source_name and self.events.source_name not in known_sources:
+            raise ValueError(
+                f"events.source_name: unknown source '{self.events.source_name}'; "
+                f"sources are {sorted(known_sources)}"
+            )
         fields = set(RULE_FIELDS) | self.custom_fields
         for index, rule in enumerate(self.rules):
             where = f"rules[{index}] ('{rule.name}')"
@@ -395,7 +434,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Co
         data["output"] = {} if data.get("output") is None else data["output"]
     if isinstance(data["output"], dict):
         data["output"].setdefault("path", "out")
-    for section, key in (("output", "path"), ("graph", "checkpoint_dir")):
+    for section, key in (("output", "path"), ("graph", "checkpoint_dir"), ("events", "path")):
         block = data.get(section)
         if isinstance(block, dict) and isinstance(block.get(key), str):
             block[key] = _resolve_path(block[key], path.parent)
