@@ -1,0 +1,107 @@
+"""Benchmarks of idres-spark (figures and commands are recorded in docs/benchmarks.md).
+
+    python jobs/benchmark.py scoring --pairs 2000000
+        fuzzy scoring throughput: the pandas UDF on local[2] vs rapidfuzz cpdist in one process
+
+Speed targets live here and in the docs, never in timed tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+import pandas as pd
+
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+
+_SYLLABLES = np.array(["an", "na", "ma", "ri", "el", "jo", "se", "li", "ka", "to", "mi", "ro",
+                       "be", "th", "ch", "ia", "on", "er", "sa", "de"], dtype=object)  # fmt: skip
+
+
+def random_names(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Name-like strings of 4 to 12 letters."""
+    parts = rng.integers(0, len(_SYLLABLES), size=(n, 6))
+    lengths = rng.integers(2, 7, size=n)
+    words = ["".join(_SYLLABLES[row[:k]]) for row, k in zip(parts, lengths, strict=True)]
+    return np.array(words, dtype=object)
+
+
+def name_pairs(n: int, seed: int = 1) -> pd.DataFrame:
+    """Pairs where a third are near-duplicates (one edit) and the rest unrelated."""
+    rng = np.random.default_rng(seed)
+    left = random_names(rng, n)
+    right = random_names(rng, n)
+    near = rng.random(n) < 0.33
+    cut = rng.integers(0, 4, size=n)
+    right[near] = [s[:c] + s[c + 1 :] if len(s) > c else s for s, c in zip(left[near], cut[near])]
+    return pd.DataFrame({"first_name_l": left, "first_name_r": right})
+
+
+def bench_scoring(pairs: int, method: str, repeat: int) -> None:
+    from pyspark.sql import functions as F
+    from rapidfuzz import process
+    from rapidfuzz.distance import JaroWinkler, Levenshtein
+    from rapidfuzz.fuzz import token_set_ratio
+
+    from idres_spark.score import fuzzy_scores_udf
+    from idres_spark.session import build_local_session
+
+    frame = name_pairs(pairs)
+    scorer = {"jaro_winkler": JaroWinkler.normalized_similarity,
+              "levenshtein": Levenshtein.normalized_similarity,
+              "token_set": token_set_ratio}[method]  # fmt: skip
+    left, right = frame["first_name_l"].tolist(), frame["first_name_r"].tolist()
+    raw = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        process.cpdist(left, right, scorer=scorer, dtype=np.float64, workers=1)
+        raw.append(time.perf_counter() - start)
+    spark = build_local_session(
+        "idres-bench-scoring", "local[2]", {"spark.sql.shuffle.partitions": "2"}
+    )
+    folder = tempfile.mkdtemp(prefix="idres-bench-")
+    spark.createDataFrame(frame).repartition(2).write.parquet(f"{folder}/pairs")
+    df = spark.read.parquet(f"{folder}/pairs")
+    udf = fuzzy_scores_udf((("first_name", method),))
+    scored = df.select(udf(F.struct("first_name_l", "first_name_r")).alias("s"))
+    scored.write.format("noop").mode("overwrite").save()  # warm the Python workers
+    spark_times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        scored.write.format("noop").mode("overwrite").save()
+        spark_times.append(time.perf_counter() - start)
+    read_only = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        df.write.format("noop").mode("overwrite").save()
+        read_only.append(time.perf_counter() - start)
+    best_raw, best_udf = min(raw), min(spark_times)
+    print(f"pairs                      {pairs:,}  method {method}")
+    print(f"rapidfuzz cpdist, 1 process {pairs / best_raw:,.0f} pairs/s  ({best_raw:.2f}s)")
+    print(f"pandas UDF, local[2]        {pairs / best_udf:,.0f} pairs/s  ({best_udf:.2f}s;"
+          f" of which reading the pairs {min(read_only):.2f}s)")  # fmt: skip
+    print(f"UDF / cpdist               {best_raw / best_udf:.2f}")
+    spark.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="what", required=True)
+    scoring = sub.add_parser("scoring", help="pandas-UDF scoring vs rapidfuzz cpdist")
+    scoring.add_argument("--pairs", type=int, default=2_000_000)
+    scoring.add_argument("--method", default="jaro_winkler",
+                         choices=["jaro_winkler", "levenshtein", "token_set"])  # fmt: skip
+    scoring.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    if args.what == "scoring":
+        bench_scoring(args.pairs, args.method, args.repeat)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
