@@ -38,7 +38,8 @@ def name_pairs(n: int, seed: int = 1) -> pd.DataFrame:
     right = random_names(rng, n)
     near = rng.random(n) < 0.33
     cut = rng.integers(0, 4, size=n)
-    right[near] = [s[:c] + s[c + 1 :] if len(s) > c else s for s, c in zip(left[near], cut[near], strict=True)]
+    pairs = zip(left[near], cut[near], strict=True)
+    right[near] = [s[:c] + s[c + 1 :] if len(s) > c else s for s, c in pairs]
     return pd.DataFrame({"first_name_l": left, "first_name_r": right})
 
 
