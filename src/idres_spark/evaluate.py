@@ -26,11 +26,15 @@ def _pairs(df: DataFrame, *keys: str) -> int:
 
 
 def pairwise_scores(record_map: DataFrame, truth: DataFrame) -> dict[str, float]:
-    """``record_map`` (source, source_record_id, profile_id) vs ``truth`` (…, person_id)."""
-    joined = record_map.select(C.SOURCE, C.SOURCE_RECORD_ID, C.PROFILE_ID).join(
-        truth.select(C.SOURCE, F.col(C.SOURCE_RECORD_ID).cast("string"), "person_id"),
-        [C.SOURCE, C.SOURCE_RECORD_ID],
-    )
+    """``record_map`` (source, source_record_id, profile_id) vs ``truth`` (…, person_id).
+
+    Truth keys that appear more than once (a source re-used a record id for two people) are
+    ambiguous and left out of the evaluation.
+    """
+    keys = [C.SOURCE, C.SOURCE_RECORD_ID]
+    truth = truth.select(C.SOURCE, F.col(C.SOURCE_RECORD_ID).cast("string"), "person_id")
+    unique = truth.groupBy(*keys).count().where("count = 1").drop("count")
+    joined = record_map.select(*keys, C.PROFILE_ID).join(truth.join(unique, keys), keys)
     predicted = _pairs(joined, C.PROFILE_ID)
     actual = _pairs(joined, "person_id")
     correct = _pairs(joined, C.PROFILE_ID, "person_id")
