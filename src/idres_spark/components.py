@@ -4,7 +4,7 @@
 so the answer does not depend on the engine that computed it.
 
 Native engine: large-star / small-star (Kiveris et al. 2014, "Connected Components in
-MapReduce and Beyond"). Every undirected edge is kept once, oriented ``hi > lo``.
+MapReduce and Beyond"). Undirected edges are stored oriented ``hi > lo``.
 
 * large-star: for each vertex ``u`` let ``m(u)`` be the smallest of ``u`` and its neighbours;
   every neighbour ``v > u`` is reconnected to ``m(u)``.
@@ -206,41 +206,57 @@ def _native(
     checkpoint_every: int,
     max_rounds: int,
 ) -> DataFrame:
+    if checkpoint is spark_checkpoint:
+        _require_checkpoint_dir(edges.sparkSession)
     state = _canonical(edges)
     cached: DataFrame | None = None  # the persisted state, released once its successor exists
-    for round_no in range(1, max_rounds + 1):
-        step = _small_star(_large_star(state))
-        if round_no % checkpoint_every == 0:
-            step, persisted = checkpoint(step), None
-        else:
-            step = persisted = step.persist(StorageLevel.MEMORY_AND_DISK)
-        stats = step.agg(
-            F.count(F.lit(1)).alias("n"), F.count(F.when(F.col(_CHANGED), 1)).alias("changed")
-        ).first()
-        n_edges, changed = stats["n"], stats["changed"]
-        log.info("connected components round %d: %d edges, %d changed", round_no, n_edges, changed)
-        if cached is not None:
-            cached.unpersist()
-        cached, state = persisted, step
-        if changed == 0:  # a forest of stars centred on the component minima
-            star = state.select(F.col(_HI).alias(VERTEX_ID), F.col(_LO).alias(COMPONENT))
-            joined = _vertex_ids(vertices).join(star, VERTEX_ID, "left")
-            result = checkpoint(
-                joined.select(
-                    VERTEX_ID, F.coalesce(F.col(COMPONENT), F.col(VERTEX_ID)).alias(COMPONENT)
-                )
+    try:
+        for round_no in range(1, max_rounds + 1):
+            step = _small_star(_large_star(state))
+            if round_no % checkpoint_every == 0:
+                step, persisted = checkpoint(step), None
+            else:
+                step = persisted = step.persist(StorageLevel.MEMORY_AND_DISK)
+            stats = step.agg(
+                F.count(F.lit(1)).alias("n"), F.count(F.when(F.col(_CHANGED), 1)).alias("changed")
+            ).first()
+            log.info(
+                "connected components round %d: %d edges, %d changed",
+                round_no,
+                stats["n"],
+                stats["changed"],
             )
             if cached is not None:
                 cached.unpersist()
-            log.info("connected components converged after %d rounds", round_no)
-            return result
-    if cached is not None:
-        cached.unpersist()
+            cached, state = persisted, step
+            if stats["changed"] == 0:  # a forest of stars centred on the component minima
+                log.info("connected components converged after %d rounds", round_no)
+                star = state.select(F.col(_HI).alias(VERTEX_ID), F.col(_LO).alias(COMPONENT))
+                joined = _vertex_ids(vertices).join(star, VERTEX_ID, "left")
+                component = F.coalesce(F.col(COMPONENT), F.col(VERTEX_ID)).alias(COMPONENT)
+                return checkpoint(joined.select(VERTEX_ID, component))
+    finally:
+        if cached is not None:
+            cached.unpersist()
     raise GraphError(
         f"connected components did not converge within max_rounds={max_rounds}; "
         "raise max_rounds (the rounds grow like log^2 of the longest path)",
         code="no_convergence",
     )
+
+
+def _require_checkpoint_dir(spark: SparkSession) -> None:
+    try:
+        missing = spark.sparkContext.getCheckpointDir() is None
+    except Exception:  # Spark Connect has no SparkContext here; let Spark itself decide
+        return
+    if missing:
+        raise GraphError(
+            "the native engine checkpoints into the SparkContext checkpoint directory, which is "
+            "not set: call spark.sparkContext.setCheckpointDir(<dir>) or pass "
+            "checkpoint=parquet_checkpoint(<dir>)",
+            code="checkpoint_dir_missing",
+        )
 
 
 def _graphframes_missing_message(spark: SparkSession) -> str:

@@ -4,8 +4,10 @@ A pair is evaluated once against every AND branch that produced it (its ``block_
 native column expressions for equals, alias, typo, levenshtein and time windows; one pandas
 UDF, built by :func:`fuzzy_scores_udf` from the frozen rule specs, for the fuzzy methods
 (jaro_winkler, token_set) — it scores all of them in one Arrow round trip with rapidfuzz's
-batch API. The edge carries the first matching rule in config order (its ``priority``) and
-that rule's best branch score (a branch scores the minimum of its conditions' scores).
+batch API. The edge carries the first matching rule in config order and that rule's best
+branch score (a branch scores the minimum of its conditions' scores). Its ``priority`` (smaller
+is stronger, used when the graph stage must cut links) is 0 when the matching rule matched
+through an ``equals`` on ``user_id`` (exact external id), else the rule's position from 1.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from idres_spark.block import Branch, branches
 from idres_spark.config import Config
 
 EDGE_COLUMNS = (C.SRC, C.DST, C.REASON, C.PRIORITY, C.SCORE)
+EXTERNAL_ID_PRIORITY = 0  # a link on equal external ids is as strong as a transformation
 _FUZZY = "_fuzzy"
 
 
@@ -59,18 +62,25 @@ def match_pairs(pairs: DataFrame, records: DataFrame, config: Config) -> DataFra
         fields = sorted({name for name, _ in specs})
         inputs = [X.field(f, s).alias(f + s) for f in fields for s in (C.LEFT, C.RIGHT)]
         joined = joined.withColumn(_FUZZY, fuzzy_scores_udf(specs)(F.struct(*inputs)))
-    per_rule: dict[int, list[tuple[Column, Column]]] = {}
+    per_rule: dict[int, list[tuple[Column, Column, bool]]] = {}
     for branch in all_branches:
-        per_rule.setdefault(branch.rule_index, []).append(_branch_match(branch, specs))
+        matched, score = _branch_match(branch, specs)
+        on_external_id = any(
+            c.compare == "equals" and c.field == C.USER_ID for c in branch.conditions
+        )
+        per_rule.setdefault(branch.rule_index, []).append((matched, score, on_external_id))
     results = []
     for rule_index, rule in enumerate(config.rules):
-        matched = reduce(lambda a, b: a | b, [m for m, _ in per_rule[rule_index]])
-        score = F.greatest(*[F.when(m, s) for m, s in per_rule[rule_index]], F.lit(None))
+        found = per_rule[rule_index]
+        matched = reduce(lambda a, b: a | b, [m for m, _, _ in found])
+        score = F.greatest(*[F.when(m, s) for m, s, _ in found], F.lit(None))
+        external = reduce(lambda a, b: a | b, [m for m, _, ext in found if ext], F.lit(False))
+        priority = F.when(external, F.lit(EXTERNAL_ID_PRIORITY)).otherwise(F.lit(rule_index + 1))
         results.append(
             F.when(
                 matched,
                 F.struct(
-                    F.lit(rule_index + 1).alias(C.PRIORITY),
+                    priority.alias(C.PRIORITY),
                     F.lit(rule.name).alias(C.REASON),
                     score.cast("double").alias(C.SCORE),
                 ),

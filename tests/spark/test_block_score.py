@@ -145,3 +145,26 @@ def test_custom_field_rule(spark, make_records):
     edges = score.match_pairs(pairs, records, cfg).select("src", "dst", "reason")
     expected = spark.createDataFrame([("web:1", "web:2", "loyalty")], edges.schema)
     assert_df_equality(edges, expected, ignore_row_order=True)
+
+
+def test_priority_marks_external_id_links_strongest(spark, make_records):
+    rules = [{"name": "phone", "all": [{"field": "phone", "compare": "equals"}]}]
+    rows = [
+        {"record_id": "web:1", "email": "a@x.com", "user_id": "U1", "phone": "+1"},
+        {"record_id": "web:2", "email": "a@x.com", "user_id": "U1"},  # email and user id
+        {"record_id": "web:3", "email": "a@x.com"},  # email only
+        {"record_id": "web:4", "phone": "+1"},  # second rule
+    ]
+    records = make_records(rows)
+    cfg = config(rules)
+    pairs, _ = block.candidate_pairs(records, cfg)
+    got = {
+        (e.src, e.dst): (e.reason, e.priority)
+        for e in score.match_pairs(pairs, records, cfg).collect()
+    }
+    assert got == {
+        ("web:1", "web:2"): ("default", 0),
+        ("web:1", "web:3"): ("default", 1),
+        ("web:2", "web:3"): ("default", 1),
+        ("web:1", "web:4"): ("phone", 2),
+    }

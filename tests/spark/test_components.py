@@ -217,6 +217,13 @@ def test_spark_checkpoint_cuts_lineage(spark):
     assert "Filter" not in df._jdf.queryExecution().logical().toString()
 
 
+def test_missing_checkpoint_dir_fails_fast(spark, monkeypatch):
+    monkeypatch.setattr(type(spark.sparkContext), "getCheckpointDir", lambda _self: None)
+    with pytest.raises(GraphError) as err:
+        connected_components(*frames(spark, [1, 2], [(1, 2)]), backend="native")
+    assert err.value.code == "checkpoint_dir_missing"
+
+
 def test_no_convergence_within_max_rounds(spark):
     ids = list(range(200))
     with pytest.raises(GraphError) as err:
