@@ -84,14 +84,6 @@ def load_runnable_config(path: str, output: str | None) -> Config:
             "use `mode: overwrite`",
             code="not_supported",
         )
-    enabled = [k for k in ("email_typo_merge", "email_alias_merge")
-               if getattr(config.transformations, k)]  # fmt: skip
-    if enabled:
-        raise ConfigError(
-            f"{path}: transformations: {', '.join(enabled)} is not available in this version; "
-            "set it to false",
-            code="not_supported",
-        )
     return config
 
 
@@ -123,11 +115,13 @@ def run_job(config: Config, run_date: dt.date | None = None, spark: Any = None) 
     timer = StageTimer()
     log.info("run %s: %d sources, %d rules", run.run_id, len(config.sources), len(config.rules))
     frames = read.load_sources(spark, config)
+    event_rows = read.load_events(spark, config)
     try:
         result = resolve(
             frames,
             config,
             run,
+            event_rows=event_rows,
             materialize=parquet_checkpoint(f"{work}/stages"),
             graph_checkpoint=parquet_checkpoint(f"{work}/graph"),
             timer=timer,

@@ -1,8 +1,9 @@
 """Profiles stage: records + groups + edges -> resolved profiles, record map, merge log.
 
-Survivorship: the primary email is the most reachable one (valid, suppressed, unknown, then
-bounced), then the most recent, then the smallest record id; phone, user id and names are the
-most recent non-null values. Profile ids are ``P`` + 20 hex characters of the SHA-256 of the
+Survivorship: the primary email is the surviving record's: records merged away by a
+transformation (typo or alias sources) come last; then the most reachable email (valid,
+suppressed, unknown, then bounced), then the most recent, then the smallest record id.
+Phone, user id and names are the most recent non-null values. Profile ids are ``P`` + 20 hex characters of the SHA-256 of the
 group's smallest record id: the same input gives the same ids. In the merge log each edge is
 one merge: the ``src`` record (as the one-record profile it would be alone) into the profile
 that holds the ``dst`` record.
@@ -33,6 +34,8 @@ MERGE_LOG_COLUMNS = (
 )  # fmt: skip
 _REACHABILITY = {"valid": 0, "suppressed": 1, "unknown": 2, "bounced": 3, "invalid": 4}
 _NO_TIME = 1 << 62
+_MERGED_AWAY = "_merged_away"  # the record is the source of a transformation edge
+TRANSFORMATIONS = ("email_typo_merge", "email_alias_merge")
 
 
 def profile_id(key: Column) -> Column:
@@ -43,7 +46,16 @@ def build_outputs(
     records: DataFrame, groups: DataFrame, edges: DataFrame, run: RunContext
 ) -> tuple[DataFrame, DataFrame, DataFrame]:
     """(profiles, record_map, merge_log)."""
-    members = records.join(groups, C.RECORD_ID).withColumn(C.PROFILE_ID, profile_id(GROUP_KEY))
+    merged_away = (
+        edges.where(F.col(C.REASON).isin(*TRANSFORMATIONS))
+        .select(F.col(C.SRC).alias(C.RECORD_ID), F.lit(True).alias(_MERGED_AWAY))
+        .distinct()
+    )
+    members = (
+        records.join(groups, C.RECORD_ID)
+        .join(merged_away, C.RECORD_ID, "left")
+        .withColumn(C.PROFILE_ID, profile_id(GROUP_KEY))
+    )
     return (
         _profiles(members, run),
         _record_map(members, edges, run),
@@ -72,7 +84,7 @@ def _profiles(members: DataFrame, run: RunContext) -> DataFrame:
         F.element_at(F.create_map(*[F.lit(x) for kv in _REACHABILITY.items() for x in kv]),
                      F.col(C.EMAIL_STATUS)),
         F.lit(2),
-    )  # fmt: skip
+    ) + F.when(F.col(_MERGED_AWAY), F.lit(10)).otherwise(F.lit(0))  # fmt: skip
     return (
         members.groupBy(C.PROFILE_ID)
         .agg(
@@ -115,7 +127,7 @@ def _merge_log(members: DataFrame, edges: DataFrame, run: RunContext) -> DataFra
     def end(prefix: str) -> DataFrame:
         return members.select(
             F.col(C.RECORD_ID).alias(f"{prefix}_record"),
-            F.col(C.EMAIL).alias(f"{prefix}_email"),
+            F.coalesce(C.EMAIL, F.lower(F.trim(C.EMAIL_RAW))).alias(f"{prefix}_email"),
             F.col(C.USER_ID).alias(f"{prefix}_external_id"),
             F.col(C.PHONE).alias(f"{prefix}_phone"),
             F.col(C.PROFILE_ID).alias(f"{prefix}_profile"),

@@ -50,6 +50,48 @@ def load_sources(spark: SparkSession, config: Config) -> dict[str, DataFrame]:
     return frames
 
 
+def load_events(spark: SparkSession, config: Config) -> DataFrame | None:
+    """The optional events input as ``event_id, source, source_record_id, event_type, channel,
+    event_ts``; None when the config has no ``events:`` section."""
+    spec = config.events
+    if spec is None:
+        return None
+    try:
+        if spec.format == "table":
+            df = spark.table(str(spec.table))
+        else:
+            reader = spark.read.options(**{k: str(v) for k, v in spec.options.items()})
+            if spec.format == "csv":
+                reader = reader.option("header", str(spec.options.get("header", True)).lower())
+            df = reader.format(spec.format).load(spec.path)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(
+            f"events: cannot read {spec.format} at {spec.table or spec.path}: {first}",
+            code="source_unreadable",
+        ) from None
+    wanted = {k: v for k, v in spec.columns.model_dump().items() if v is not None}
+    missing = {k: v for k, v in wanted.items() if v not in df.columns}
+    if missing:
+        listed = ", ".join(f"{k} -> '{v}'" for k, v in sorted(missing.items()))
+        raise InputError(
+            f"events: missing columns {listed}; available: {sorted(df.columns)}. "
+            "Fix `events.columns` in the config.",
+            code="missing_column",
+        )
+    cols = spec.columns
+    source = _str(cols.source) if cols.source else F.lit(spec.source_name)
+    _, event_ts = _event_time(df, cols.event_ts, None)
+    return df.select(
+        _str(cols.event_id).alias("event_id"),
+        source.alias(C.SOURCE),
+        F.trim(_str(cols.source_record_id)).alias(C.SOURCE_RECORD_ID),
+        _str(cols.event_type).alias("event_type"),
+        _str(cols.channel).alias("channel"),
+        event_ts.alias(C.EVENT_TS),
+    )
+
+
 def check_schemas(frames: dict[str, DataFrame], config: Config) -> None:
     """Raise one InputError listing every mapped column that a source does not have."""
     problems = []

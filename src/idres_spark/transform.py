@@ -9,8 +9,9 @@ typo (``john+x@gnail.com``) is one edit from ``john@gmail.com``. A malformed ema
 ``email_alias_merge``: ``local+tag@domain`` merges into ``local@domain`` (equal canonical
 emails, exactly one side untagged). Two tagged aliases with no primary are not a candidate.
 
-``email_typo_merge``: canonical emails at Levenshtein distance exactly 1 (one insertion,
-deletion or substitution; a swap of two letters, ``gmial``, is two edits). The edit is either
+``email_typo_merge``: canonical emails one typo apart: Levenshtein distance exactly 1 (one
+insertion, deletion or substitution) or one swap of two adjacent letters (``gmial``,
+``hotmial``: the commonest typing slip, which users list among domain typos). The edit is either
 in the domain (locals equal) or in the local part (domains equal). Unreachable = status
 ``bounced`` or ``invalid``; suppressed and unknown count as reachable. A side has the *domain
 typo* when the domains differ, its domain is not a known domain and the other's is known or,
@@ -176,7 +177,7 @@ def _alias_decisions(pairs: DataFrame) -> DataFrame:
 
 def _typo_decisions(pairs: DataFrame) -> DataFrame:
     one_edit = (F.abs(F.length(_l(_KEY)) - F.length(_r(_KEY))) <= 1) & (
-        F.levenshtein(_l(_KEY), _r(_KEY), 1) == 1
+        (F.levenshtein(_l(_KEY), _r(_KEY), 1) == 1) | _adjacent_swap(_l(_KEY), _r(_KEY))
     )
     in_domain = _l(_LOCAL) == _r(_LOCAL)
     typo_l = in_domain & ~_l(_KNOWN) & (_r(_KNOWN) | (_r(_FREQ) > _l(_FREQ)))
@@ -209,6 +210,20 @@ def _typo_decisions(pairs: DataFrame) -> DataFrame:
         *[c for c in decided.columns if c not in (_DIR, _WHY)],
         F.when(~F.col("_ambiguous"), F.col(_DIR)).alias(_DIR),
         F.when(F.col("_ambiguous"), "ambiguous_destination").otherwise(F.col(_WHY)).alias(_WHY),
+    )
+
+
+def _adjacent_swap(a: Column, b: Column) -> Column:
+    """True when ``b`` is ``a`` with exactly one pair of adjacent characters swapped."""
+    chars_a, chars_b = F.split(a, ""), F.split(b, "")
+    same = F.zip_with(chars_a, chars_b, lambda x, y: x == y)
+    first = F.array_position(same, False).cast("int")  # 1-based; 0 when equal
+    return (
+        (F.length(a) == F.length(b))
+        & (first > 0)
+        & (F.size(F.filter(same, lambda x: ~x)) == 2)
+        & (F.element_at(chars_a, first) == F.element_at(chars_b, first + 1))
+        & (F.element_at(chars_a, first + 1) == F.element_at(chars_b, first))
     )
 
 

@@ -21,7 +21,7 @@ from idres_spark.run_context import RunContext
 
 log = logging.getLogger(__name__)
 PARTITIONS = {"merge_log": ["merge_date"]}
-TOP_LEVEL = ("profiles", "record_map", "merge_log", "diagnostics")
+TOP_LEVEL = ("profiles", "record_map", "merge_log", "events", "diagnostics")
 
 
 class _FileSystem:
@@ -105,6 +105,7 @@ def run_metrics(spark: SparkSession, root: str, run: RunContext) -> dict[str, An
     quarantine = spark.read.parquet(f"{root}/diagnostics/quarantine")
     hubs = spark.read.parquet(f"{root}/diagnostics/hubs")
     pruned = spark.read.parquet(f"{root}/diagnostics/pruned_groups")
+    no_merge = spark.read.parquet(f"{root}/diagnostics/transformation_no_merge")
     by_source = dict(record_map.groupBy(C.SOURCE).count().collect())
     quarantined = dict(quarantine.groupBy(C.REASON_QUARANTINE).count().collect())
     sizes = profiles.agg(
@@ -129,4 +130,5 @@ def run_metrics(spark: SparkSession, root: str, run: RunContext) -> dict[str, An
         "merges_by_reason": dict(sorted(merges.items())),
         "hubs": hubs.count(),
         "pruned_groups": pruned.count(),
+        "transformation_no_merge": dict(sorted(no_merge.groupBy(C.REASON).count().collect())),
     }

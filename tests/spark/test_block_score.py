@@ -168,3 +168,36 @@ def test_priority_marks_external_id_links_strongest(spark, make_records):
         ("web:2", "web:3"): ("default", 1),
         ("web:1", "web:4"): ("phone", 2),
     }
+
+
+def test_nested_groups_alias_and_levenshtein_on_spark(spark, make_records):
+    rules = [
+        {"name": "nested", "all": [
+            {"field": "last_name", "compare": "equals"},
+            {"any": [
+                {"field": "email", "compare": "alias"},
+                {"all": [{"field": "phone", "compare": "equals"},
+                         {"field": "first_name", "compare": "similar",
+                          "method": "levenshtein", "min": 0.8}]},
+            ]},
+        ]},
+    ]  # fmt: skip
+    rows = [
+        # alias branch: same last name, same alias-stripped email
+        {"record_id": "web:1", "last_name": "kim", "email": "jo+news@x.com"},
+        {"record_id": "web:2", "last_name": "kim", "email": "jo+shop@x.com"},
+        # phone branch: levenshtein(jonathan, jonathon) = 1 - 1/8 = 0.875 >= 0.8
+        {"record_id": "app:1", "last_name": "lee", "phone": "+1", "first_name": "jonathan"},
+        {"record_id": "app:2", "last_name": "lee", "phone": "+1", "first_name": "jonathon"},
+        # phone branch fails: levenshtein(ann, anne) = 0.75 < 0.8
+        {"record_id": "crm:1", "last_name": "ray", "phone": "+2", "first_name": "ann"},
+        {"record_id": "crm:2", "last_name": "ray", "phone": "+2", "first_name": "anne"},
+        # empty strings never match
+        {"record_id": "crm:3", "last_name": "", "phone": "+3", "first_name": ""},
+        {"record_id": "crm:4", "last_name": "", "phone": "+3", "first_name": ""},
+    ]
+    _, _, edges = edges_of(make_records, rows, config(rules))
+    assert [(s, d, r, round(sc, 3)) for s, d, r, sc in edges] == [
+        ("app:1", "app:2", "nested", 0.875),
+        ("web:1", "web:2", "nested", 1.0),
+    ]

@@ -70,11 +70,18 @@ def test_domain_typos_on_several_providers_merge_into_the_known_domain(spark, ma
     assert no_merge == []
 
 
-def test_a_swap_of_two_letters_is_two_edits_and_not_a_candidate(spark, make_records):
-    rows = [rec("a:1", "john@gmial.com"), rec("a:2", "john@gmail.com"),
-            rec("b:1", "mary@hotmial.com", "bounced", "+1999"), rec("b:2", "mary@hotmail.com",
-            phone="+1999")]  # fmt: skip
-    assert run(make_records, rows) == ([], [])
+def test_a_swap_of_two_adjacent_letters_is_one_typo(spark, make_records):
+    rows = [
+        rec("a:1", "john@gmial.com"), rec("a:2", "john@gmail.com"),
+        rec("b:1", "mary@hotmial.com", "bounced", "+1999"),
+        rec("b:2", "mary@hotmail.com", phone="+1999"),
+        # two swaps, or a non-adjacent swap, are not one typo
+        rec("c:1", "ann@gmali.con", phone="+1888"), rec("c:2", "ann@gmail.com", phone="+1888"),
+        rec("d:1", "bo@liam.com", phone="+1777"), rec("d:2", "bo@mail.com", phone="+1777"),
+    ]  # fmt: skip
+    edges, no_merge = run(make_records, rows)
+    assert edges == [("a:1", "a:2", TYPO, False), ("b:1", "b:2", TYPO, True)]
+    assert no_merge == []
 
 
 def test_unreachable_email_merges_into_the_reachable_one(spark, make_records):

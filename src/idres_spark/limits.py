@@ -1,0 +1,260 @@
+"""Splitting one over-limit component: a deterministic, limit-aware greedy (plain pandas/numpy).
+
+This is the Python half of the graph stage's limits (see :mod:`idres_spark.graph` for the Spark
+half). It sees one connected component that breaks ``max_group_size`` or an identifier limit
+(its records with their identifier values, and its edges) and cuts it into parts that fit.
+It imports no pyspark, so it is tested and benchmarked without Spark.
+
+Algorithm: Kruskal with capacity. Links are taken strongest first and a link joins its two
+parts only if the joined part still fits every limit; otherwise it is cut, with the limit it
+would have broken as its reason (the first identifier limit in field order, else
+``max_group_size``). Because parts only grow, a link refused once could never be accepted
+later, so every cut link ends between two different parts, and two parts joined by a cut link
+could not be merged without breaking a limit (the split is maximal). A single record always
+fits, so every record ends in exactly one part and none is dropped.
+
+Strongest first means ascending by:
+
+1. ``priority`` (permanent links < 0, then transformations and exact external ids 0, then
+   rules in config order 1..n);
+2. ``score``, descending (a missing score counts as the weakest);
+3. hub weight: how many records of the component hold the identifier value the two ends
+   share (the largest over the identifier fields, 0 when they share none). Links through a
+   junk-ish value that escaped hub detection (a front-desk phone) are tried last, so real
+   clusters form before the hub glues them;
+4. the larger end degree (distinct neighbours), the same idea when no value is shared;
+5. the ends' ranks in record-id order (the pair), which makes the order total.
+
+Duplicate links between two records (both directions, a rule and a transformation) count once,
+with the strongest of their keys. Permanent links (``priority < 0``, earlier runs' merges) are
+always joined, even when the part then breaks a limit; such a part is flagged ``forced`` and
+takes no other link (any link would leave it over the limit), so a part over a limit is always
+exactly a component of the permanent links.
+
+Cost: a sort, a few vectorised passes and one Python loop over the links with a path-halving
+union-find (union by size) and small-to-large merges of the value sets, which stay within the
+limits except in forced parts; 100k links take well under a second.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from idres_spark import columns as C
+
+SIZE_REASON = "max_group_size"
+IDENTIFIER_REASON = "identifier_limit:"  # + the field name
+TOP_CENTRE_VALUES = 5  # identifier values reported per pruned component
+
+# the split output: one frame of three kinds of rows (nulls where a kind has no value)
+KIND = "kind"
+RECORD_ROW, CUT_ROW, GROUP_ROW = "record", "cut", "group"
+GROUP_KEY = "group_key"  # record rows: the part's key; group rows: the component's key
+FORCED = "forced"
+CUT_REASON = "cut_reason"
+SIZE_BEFORE, PARTS_AFTER, LARGEST_PART = "size_before", "parts_after", "largest_part"
+LINKS_CUT, FORCED_PARTS, CUT_REASONS = "links_cut", "forced_parts", "cut_reasons"
+CENTRE_VALUES = "centre_values"
+SPLIT_COLUMNS = (
+    KIND, C.COMPONENT, C.RECORD_ID, GROUP_KEY, FORCED, C.SRC, C.DST, CUT_REASON,
+    SIZE_BEFORE, PARTS_AFTER, LARGEST_PART, LINKS_CUT, FORCED_PARTS, CUT_REASONS, CENTRE_VALUES,
+)  # fmt: skip
+SPLIT_DDL = (
+    f"{KIND} string, {C.COMPONENT} long, {C.RECORD_ID} string, {GROUP_KEY} string, "
+    f"{FORCED} boolean, {C.SRC} string, {C.DST} string, {CUT_REASON} string, "
+    f"{SIZE_BEFORE} long, {PARTS_AFTER} long, {LARGEST_PART} long, {LINKS_CUT} long, "
+    f"{FORCED_PARTS} long, {CUT_REASONS} map<string,long>, "
+    f"{CENTRE_VALUES} array<struct<identifier:string,value:string,links_cut:long>>"
+)
+
+
+@dataclass(frozen=True)
+class LimitSpec:
+    """What the greedy enforces. ``fields`` name the identifier columns ``value_column(i)``
+    of the record frame (all of them set the hub weight); ``identifier_limits`` maps some of
+    them to the most distinct values a part may hold."""
+
+    max_group_size: int
+    fields: tuple[str, ...]
+    identifier_limits: tuple[tuple[str, int], ...] = ()
+
+
+def value_column(index: int) -> str:
+    return f"_ident{index}"
+
+
+@dataclass(frozen=True)
+class Split:
+    """The greedy's answer for ``n`` records (in record-id order) and ``m`` deduplicated links."""
+
+    part: np.ndarray  # per record: index of the smallest record of its part
+    forced: np.ndarray  # per record: its part breaks a limit because of permanent links
+    cut: np.ndarray  # indices of the cut links, in the order they were refused
+    reasons: list[str]  # per cut link
+
+
+def split_component(records: pd.DataFrame, edges: pd.DataFrame, spec: LimitSpec) -> pd.DataFrame:
+    """One component's ``SPLIT_COLUMNS`` rows: one per record, one per cut link, one summary.
+
+    ``records``: ``component``, ``record_id``, ``id`` (vertex id), ``value_column(i)`` per field.
+    ``edges``: ``src``, ``dst`` (vertex ids), ``priority``, ``score``. Edges with an end outside
+    ``records`` and self loops are ignored.
+    """
+    records = records.sort_values(C.RECORD_ID, kind="stable").reset_index(drop=True)
+    n = len(records)
+    component = int(records[C.COMPONENT].iloc[0])
+    ids = records[C.RECORD_ID].to_numpy(dtype=object)
+    lo, hi, priority, score = _pairs(records, edges)
+    codes = [pd.factorize(records[value_column(i)], sort=True)[0] for i in range(len(spec.fields))]
+    hub, through = _hub_weight(codes, lo, hi, n)
+    degree = np.bincount(lo, minlength=n) + np.bincount(hi, minlength=n)
+    order = np.lexsort(
+        (hi, lo, np.maximum(degree[lo], degree[hi]), hub, -score, priority)
+    )  # fmt: skip
+    result = greedy(n, lo[order], hi[order], priority[order] < 0, codes, spec)
+    cut = order[result.cut]
+    part_size = np.bincount(result.part, minlength=n)
+    out_records = pd.DataFrame(
+        {KIND: RECORD_ROW, C.COMPONENT: component, C.RECORD_ID: ids, GROUP_KEY: ids[result.part],
+         FORCED: result.forced}
+    )  # fmt: skip
+    out_cuts = pd.DataFrame(
+        {KIND: CUT_ROW, C.COMPONENT: component, C.SRC: ids[lo[cut]], C.DST: ids[hi[cut]],
+         CUT_REASON: result.reasons}
+    )  # fmt: skip
+    reason_counts = pd.Series(result.reasons, dtype=object).value_counts().sort_index()
+    summary = {
+        KIND: GROUP_ROW,
+        C.COMPONENT: component,
+        GROUP_KEY: ids[0],
+        SIZE_BEFORE: n,
+        PARTS_AFTER: int(np.count_nonzero(part_size)),
+        LARGEST_PART: int(part_size.max()),
+        LINKS_CUT: len(cut),
+        FORCED_PARTS: int(np.count_nonzero(np.bincount(result.part[result.forced], minlength=n))),
+        CUT_REASONS: {str(k): int(v) for k, v in reason_counts.items()},
+        CENTRE_VALUES: _centre_values(records, spec, through[cut], lo[cut]),
+    }
+    out = pd.concat([out_records, out_cuts, pd.DataFrame([summary])], ignore_index=True)
+    return out.reindex(columns=list(SPLIT_COLUMNS))
+
+
+def _pairs(records: pd.DataFrame, edges: pd.DataFrame):
+    """Edges as deduplicated record-index pairs ``lo < hi``, each with its strongest key."""
+    index = pd.Index(records[C.VERTEX_ID].to_numpy(dtype=np.int64))
+    a = index.get_indexer(edges[C.SRC].to_numpy(dtype=np.int64))
+    b = index.get_indexer(edges[C.DST].to_numpy(dtype=np.int64))
+    priority = edges[C.PRIORITY].to_numpy(dtype=np.float64)
+    priority = np.where(np.isnan(priority), np.inf, priority)
+    score = edges[C.SCORE].to_numpy(dtype=np.float64)
+    score = np.where(np.isnan(score), -np.inf, score)
+    keep = (a >= 0) & (b >= 0) & (a != b)
+    a, b, priority, score = a[keep], b[keep], priority[keep], score[keep]
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    order = np.lexsort((-score, priority, hi, lo))
+    lo, hi, priority, score = lo[order], hi[order], priority[order], score[order]
+    first = np.ones(len(lo), dtype=bool)
+    first[1:] = (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])
+    return lo[first], hi[first], priority[first], score[first]
+
+
+def _hub_weight(codes: list[np.ndarray], lo: np.ndarray, hi: np.ndarray, n: int):
+    """Per link: records holding the value its ends share (max over fields), and that field."""
+    hub = np.zeros(len(lo), dtype=np.int64)
+    through = np.full(len(lo), -1, dtype=np.int64)
+    for i, code in enumerate(codes):
+        freq = np.bincount(code[code >= 0], minlength=n + 1)
+        shared = (code[lo] == code[hi]) & (code[lo] >= 0)
+        weight = np.where(shared, freq[np.maximum(code[lo], 0)], 0)
+        better = weight > hub
+        hub, through = np.where(better, weight, hub), np.where(better, i, through)
+    return hub, through
+
+
+def _centre_values(records, spec, through, ends) -> list[dict]:
+    """The identifier values most cut links went through (raw; the caller masks them)."""
+    names, values = [], []
+    for i, name in enumerate(spec.fields):
+        chosen = ends[through == i]
+        names.append(np.full(len(chosen), name, dtype=object))
+        values.append(records[value_column(i)].to_numpy(dtype=object)[chosen])
+    pairs = pd.DataFrame({"identifier": np.concatenate(names), "value": np.concatenate(values)})
+    if pairs.empty:
+        return []
+    counted = pairs.value_counts().rename("links_cut").reset_index()
+    counted = counted.sort_values(
+        ["links_cut", "identifier", "value"], ascending=[False, True, True]
+    )
+    return [
+        {"identifier": str(r.identifier), "value": str(r.value), "links_cut": int(r.links_cut)}
+        for r in counted.head(TOP_CENTRE_VALUES).itertuples(index=False)
+    ]
+
+
+def greedy(
+    n: int,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    permanent: np.ndarray,
+    codes: list[np.ndarray],
+    spec: LimitSpec,
+) -> Split:
+    """Join links in the given order while every part fits; see the module docstring."""
+    parent = list(range(n))
+    size = [1] * n
+    forced = [False] * n
+    max_size = spec.max_group_size if n > spec.max_group_size else None
+    limited: list[tuple[str, int, list]] = []  # (reason, limit, per-root value sets)
+    for name, limit in spec.identifier_limits:
+        code = codes[spec.fields.index(name)]
+        if len(np.unique(code[code >= 0])) > limit:  # else this limit cannot be broken here
+            sets = [({c} if c >= 0 else set()) for c in code.tolist()]
+            limited.append((IDENTIFIER_REASON + name, limit, sets))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    cut: list[int] = []
+    reasons: list[str] = []
+    for k, (a, b, fixed) in enumerate(zip(lo.tolist(), hi.tolist(), permanent.tolist(),
+                                          strict=True)):  # fmt: skip
+        ra, rb = find(a), find(b)
+        if ra == rb:
+            continue
+        over = None
+        for reason, limit, sets in limited:
+            small, big = sorted((sets[ra], sets[rb]), key=len)
+            if len(small) + len(big) > limit and len(big) + len(small - big) > limit:
+                over = reason
+                break
+        if over is None and max_size is not None and size[ra] + size[rb] > max_size:
+            over = SIZE_REASON
+        if over is not None and not fixed:
+            cut.append(k)
+            reasons.append(over)
+            continue
+        if size[ra] < size[rb]:
+            ra, rb = rb, ra
+        parent[rb] = ra
+        size[ra] += size[rb]
+        forced[ra] = forced[ra] or forced[rb] or over is not None
+        for _, _, sets in limited:
+            if len(sets[ra]) < len(sets[rb]):
+                sets[ra], sets[rb] = sets[rb], sets[ra]
+            sets[ra] |= sets[rb]
+            sets[rb] = set()
+    roots = np.fromiter((find(i) for i in range(n)), dtype=np.int64, count=n)
+    smallest = np.full(n, n, dtype=np.int64)
+    np.minimum.at(smallest, roots, np.arange(n))
+    return Split(
+        part=smallest[roots],
+        forced=np.asarray(forced, dtype=bool)[roots],
+        cut=np.asarray(cut, dtype=np.int64),
+        reasons=reasons,
+    )
