@@ -44,12 +44,11 @@ def name_pairs(n: int, seed: int = 1) -> pd.DataFrame:
 
 
 def bench_scoring(pairs: int, method: str, repeat: int) -> None:
-    from pyspark.sql import functions as F
     from rapidfuzz import process
     from rapidfuzz.distance import JaroWinkler, Levenshtein
     from rapidfuzz.fuzz import token_set_ratio
 
-    from idres_spark.score import fuzzy_scores_udf
+    from idres_spark.score import fuzzy_score_udf
     from idres_spark.session import build_local_session
 
     frame = name_pairs(pairs)
@@ -68,8 +67,7 @@ def bench_scoring(pairs: int, method: str, repeat: int) -> None:
     folder = tempfile.mkdtemp(prefix="idres-bench-")
     spark.createDataFrame(frame).repartition(2).write.parquet(f"{folder}/pairs")
     df = spark.read.parquet(f"{folder}/pairs")
-    udf = fuzzy_scores_udf((("first_name", method),))
-    scored = df.select(udf(F.struct("first_name_l", "first_name_r")).alias("s"))
+    scored = df.select(fuzzy_score_udf(method)("first_name_l", "first_name_r").alias("s"))
     scored.write.format("noop").mode("overwrite").save()  # warm the Python workers
     spark_times = []
     for _ in range(repeat):

@@ -197,7 +197,8 @@ def _split(labelled: DataFrame, vertex_edges: DataFrame, spec: L.LimitSpec) -> D
     """The greedy of :mod:`idres_spark.limits` on each over-limit component."""
     values = [L.value_column(i) for i in range(len(spec.fields))]
     over = labelled.where(F.col(_OVER)).select(C.COMPONENT, C.RECORD_ID, C.VERTEX_ID, *values)
-    ends = over.select(F.col(C.VERTEX_ID).alias(C.SRC), C.COMPONENT)
+    # aliased: the edges' component must not be the records' column (same lineage)
+    ends = over.select(F.col(C.VERTEX_ID).alias(C.SRC), F.col(C.COMPONENT).alias(C.COMPONENT))
     over_edges = vertex_edges.join(ends, C.SRC).select(
         C.COMPONENT, C.SRC, C.DST, C.PRIORITY, C.SCORE
     )
@@ -235,6 +236,4 @@ def _without_cut_links(edges: DataFrame, split: DataFrame) -> DataFrame:
         F.col(C.SRC).alias("_cut_lo"), F.col(C.DST).alias("_cut_hi")
     )
     lo, hi = F.least(C.SRC, C.DST), F.greatest(C.SRC, C.DST)
-    return edges.join(
-        cut, (lo == F.col("_cut_lo")) & (hi == F.col("_cut_hi")), "left_anti"
-    )
+    return edges.join(cut, (lo == F.col("_cut_lo")) & (hi == F.col("_cut_hi")), "left_anti")

@@ -18,10 +18,10 @@ Strongest first means ascending by:
 1. ``priority`` (permanent links < 0, then transformations and exact external ids 0, then
    rules in config order 1..n);
 2. ``score``, descending (a missing score counts as the weakest);
-3. hub weight: how many records of the component hold the identifier value the two ends
-   share (the largest over the identifier fields, 0 when they share none). Links through a
-   junk-ish value that escaped hub detection (a front-desk phone) are tried last, so real
-   clusters form before the hub glues them;
+3. hub weight: how many records of the component hold the rarest identifier value the two
+   ends share (0 when they share none). A link whose only shared value is junk-ish and
+   escaped hub detection (a front-desk phone) is tried after links through specific values
+   (one person's email), so real clusters form before the hub glues them;
 4. the larger end degree (distinct neighbours), the same idea when no value is shared;
 5. the ends' ranks in record-id order (the pair), which makes the order total.
 
@@ -139,7 +139,10 @@ def split_component(records: pd.DataFrame, edges: pd.DataFrame, spec: LimitSpec)
         CENTRE_VALUES: _centre_values(records, spec, through[cut], lo[cut]),
     }
     out = pd.concat([out_records, out_cuts, pd.DataFrame([summary])], ignore_index=True)
-    return out.reindex(columns=list(SPLIT_COLUMNS))
+    out = out.reindex(columns=list(SPLIT_COLUMNS))
+    for nested in (CUT_REASONS, CENTRE_VALUES):  # Arrow wants None, not NaN, for a missing map
+        out[nested] = [value if isinstance(value, dict | list) else None for value in out[nested]]
+    return out
 
 
 def _pairs(records: pd.DataFrame, edges: pd.DataFrame):
@@ -162,16 +165,19 @@ def _pairs(records: pd.DataFrame, edges: pd.DataFrame):
 
 
 def _hub_weight(codes: list[np.ndarray], lo: np.ndarray, hi: np.ndarray, n: int):
-    """Per link: records holding the value its ends share (max over fields), and that field."""
+    """Per link: the hub weight (records holding the rarest value its ends share, 0 when they
+    share none) and the field of its most common shared value (-1: none), the cut's centre."""
     hub = np.zeros(len(lo), dtype=np.int64)
-    through = np.full(len(lo), -1, dtype=np.int64)
+    centre = np.full(len(lo), -1, dtype=np.int64)
+    centre_weight = np.zeros(len(lo), dtype=np.int64)
     for i, code in enumerate(codes):
         freq = np.bincount(code[code >= 0], minlength=n + 1)
         shared = (code[lo] == code[hi]) & (code[lo] >= 0)
         weight = np.where(shared, freq[np.maximum(code[lo], 0)], 0)
-        better = weight > hub
-        hub, through = np.where(better, weight, hub), np.where(better, i, through)
-    return hub, through
+        hub = np.where(shared & ((hub == 0) | (weight < hub)), weight, hub)
+        more = weight > centre_weight
+        centre, centre_weight = np.where(more, i, centre), np.where(more, weight, centre_weight)
+    return hub, centre
 
 
 def _centre_values(records, spec, through, ends) -> list[dict]:

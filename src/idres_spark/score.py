@@ -1,11 +1,15 @@
 """Score stage: candidate pairs + records -> matched edges, one per linked pair.
 
 A pair is evaluated once against every AND branch that produced it (its ``block_mask`` bit):
-native column expressions for equals, alias, typo, levenshtein and time windows; one pandas
-UDF, built by :func:`fuzzy_scores_udf` from the frozen rule specs, for the fuzzy methods
-(jaro_winkler, token_set) — it scores all of them in one Arrow round trip with rapidfuzz's
-batch API. The edge carries the first matching rule in config order and that rule's best
-branch score (a branch scores the minimum of its conditions' scores). Its ``priority`` (smaller
+native column expressions for equals, alias, typo, levenshtein and time windows; pandas UDFs
+built by :func:`fuzzy_score_udf` for the fuzzy methods (jaro_winkler, token_set), one per
+distinct ``(field, method)``, each scoring whole Arrow batches with rapidfuzz's ``cpdist``.
+All of them sit in one select, so Spark evaluates them in one Python pass over the pairs and
+sends each input column once. Series in, Series out: a single UDF taking and returning structs
+(one Arrow round trip for all specs) measured 1.5-3x slower, the struct packing costing more
+than the extra output columns (see docs/benchmarks.md).
+
+The edge carries the first matching rule in config order and that rule's best branch score (a branch scores the minimum of its conditions' scores). Its ``priority`` (smaller
 is stronger, used when the graph stage must cut links) is 0 when the matching rule matched
 through an ``equals`` on ``user_id`` (exact external id), else the rule's position from 1.
 """
@@ -29,26 +33,17 @@ EXTERNAL_ID_PRIORITY = 0  # a link on equal external ids is as strong as a trans
 _FUZZY = "_fuzzy"
 
 
-def fuzzy_scores_udf(specs: tuple[tuple[str, str], ...]):
-    """A pandas UDF: struct of ``<field>_l``/``<field>_r`` strings -> struct of scores.
-
-    ``specs`` lists ``(field, method)``; output field ``s<i>`` is the similarity of spec i.
-    """
+def fuzzy_score_udf(method: str):
+    """A pandas UDF ``(left, right) -> similarity in [0, 1]`` (null when either side is)."""
     from pyspark.sql.functions import pandas_udf
 
     from idres_spark.comparators import similarity
 
-    schema = T.StructType([T.StructField(f"s{i}", T.DoubleType()) for i in range(len(specs))])
+    @pandas_udf(T.DoubleType())  # type: ignore[call-overload]
+    def score_pairs(left: pd.Series, right: pd.Series) -> pd.Series:
+        return pd.Series(similarity(left, right, method), index=left.index)
 
-    @pandas_udf(schema)  # type: ignore[call-overload]
-    def scores(pairs: pd.DataFrame) -> pd.DataFrame:
-        out = {
-            f"s{i}": similarity(pairs[f"{name}_l"], pairs[f"{name}_r"], method)
-            for i, (name, method) in enumerate(specs)
-        }
-        return pd.DataFrame(out, index=pairs.index)
-
-    return scores
+    return score_pairs
 
 
 def match_pairs(pairs: DataFrame, records: DataFrame, config: Config) -> DataFrame:
@@ -58,10 +53,15 @@ def match_pairs(pairs: DataFrame, records: DataFrame, config: Config) -> DataFra
     joined = pairs.join(side, C.ID_L).join(other, C.ID_R)
     all_branches = branches(config)
     specs = _fuzzy_specs(all_branches)
-    if specs:
-        fields = sorted({name for name, _ in specs})
-        inputs = [X.field(f, s).alias(f + s) for f in fields for s in (C.LEFT, C.RIGHT)]
-        joined = joined.withColumn(_FUZZY, fuzzy_scores_udf(specs)(F.struct(*inputs)))
+    joined = joined.select(
+        "*",
+        *[
+            fuzzy_score_udf(method)(X.field(name, C.LEFT), X.field(name, C.RIGHT)).alias(
+                f"{_FUZZY}{i}"
+            )
+            for i, (name, method) in enumerate(specs)
+        ],
+    )
     per_rule: dict[int, list[tuple[Column, Column, bool]]] = {}
     for branch in all_branches:
         matched, score = _branch_match(branch, specs)
@@ -118,7 +118,7 @@ def _branch_match(branch: Branch, specs: tuple[tuple[str, str], ...]) -> tuple[C
     for cond in branch.conditions:
         native = X.native_condition(cond)
         if native is None:
-            value = F.col(f"{_FUZZY}.s{specs.index((cond.field, cond.method))}")
+            value = F.col(f"{_FUZZY}{specs.index((cond.field, cond.method))}")
             native = (value.isNotNull() & (value >= cond.min)), value
         matched = matched & F.coalesce(native[0], F.lit(False))
         scores.append(native[1])

@@ -86,6 +86,7 @@ def build_local_session(
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.sql.execution.arrow.maxRecordsPerBatch": "100000",  # fuzzy scoring throughput
         "spark.sql.shuffle.partitions": "8",
         "spark.driver.memory": os.environ.get("IDRES_DRIVER_MEMORY", "4g"),
         "spark.sql.adaptive.enabled": "true",
