@@ -2,11 +2,11 @@
 
 Survivorship: the primary email is the surviving record's: records merged away by a
 transformation (typo or alias sources) come last; then the most reachable email (valid,
-suppressed, unknown, then bounced), then the most recent, then the smallest record id.
-Phone, user id and names are the most recent non-null values. Profile ids are ``P`` + 20 hex
+suppressed, unknown, then bounced), then the most recent, then the smallest record id. Phone,
+user id and names are the most recent non-null values. Profile ids are ``P`` + 20 hex
 characters of the SHA-256 of the group's smallest record id: the same input gives the same ids.
-In the merge log each edge is one merge: the ``src`` record (as the one-record profile it would be alone) into the profile
-that holds the ``dst`` record.
+In the merge log each edge is one merge: the ``src`` record (as the one-record profile it would
+be alone) into the profile that holds the ``dst`` record.
 """
 
 from __future__ import annotations

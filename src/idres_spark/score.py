@@ -3,15 +3,16 @@
 A pair is evaluated once against every AND branch that produced it (its ``block_mask`` bit):
 native column expressions for equals, alias, typo, levenshtein and time windows; pandas UDFs
 built by :func:`fuzzy_score_udf` for the fuzzy methods (jaro_winkler, token_set), one per
-distinct ``(field, method)``, each scoring whole Arrow batches with rapidfuzz's ``cpdist``.
-All of them sit in one select, so Spark evaluates them in one Python pass over the pairs and
-sends each input column once. Series in, Series out: a single UDF taking and returning structs
-(one Arrow round trip for all specs) measured 1.5-3x slower, the struct packing costing more
-than the extra output columns (see docs/benchmarks.md).
+distinct ``(field, method)``, each scoring whole Arrow batches with rapidfuzz's ``cpdist``. All
+of them sit in one select, so Spark evaluates them in one Python pass over the pairs and sends
+each input column once. Series in, Series out: a single UDF taking and returning structs (one
+Arrow round trip for all specs) measured 1.5-3x slower, the struct packing costing more than
+the extra output columns (see docs/benchmarks.md).
 
-The edge carries the first matching rule in config order and that rule's best branch score (a branch scores the minimum of its conditions' scores). Its ``priority`` (smaller
-is stronger, used when the graph stage must cut links) is 0 when the matching rule matched
-through an ``equals`` on ``user_id`` (exact external id), else the rule's position from 1.
+The edge carries the first matching rule in config order and that rule's best branch score (a
+branch scores the minimum of its conditions' scores). Its ``priority`` (smaller is stronger,
+used when the graph stage must cut links) is 0 when the matching rule matched through an
+``equals`` on ``user_id`` (exact external id), else the rule's position from 1.
 """
 
 from __future__ import annotations
