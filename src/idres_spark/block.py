@@ -6,7 +6,8 @@ fields together, or the rule's ``block_on``. Only records in the rule's scope (s
 ``(branch, key, record_id)`` that is self-joined once; a pair that several branches produce
 comes out once with a bit mask of the branches (``block_mask``). A key value held by more
 than ``limits.max_block_size`` records is a hub: it makes no pairs and is reported with its
-record count, masked.
+record count, masked. In incremental runs (records carry ``is_new``) only pairs that touch a
+record new to the state are produced: the others were compared in earlier runs.
 """
 
 from __future__ import annotations
@@ -51,11 +52,13 @@ def branches(config: Config) -> list[Branch]:
 
 def candidate_pairs(records: DataFrame, config: Config) -> tuple[DataFrame, DataFrame]:
     """(pairs ``record_id_l, record_id_r, block_mask``; hubs) for all rules at once."""
+    new = F.col(C.IS_NEW) if C.IS_NEW in records.columns else F.lit(True)
     keyed = [
         records.where(X.rule_scope(b.rule)).select(
             F.lit(b.index).alias(BRANCH),
             X.conjunction_key(list(b.conditions), b.rule)[1].alias(KEY),
             F.col(C.RECORD_ID),
+            new.alias(C.IS_NEW),
         )
         for b in branches(config)
     ]
@@ -64,11 +67,11 @@ def candidate_pairs(records: DataFrame, config: Config) -> tuple[DataFrame, Data
     keys = keys.withColumn("n", F.count(F.lit(1)).over(per_key))
     limit = config.limits.max_block_size
     usable = keys.where((F.col("n") > 1) & (F.col("n") <= limit)).drop("n")
-    left = usable.withColumnRenamed(C.RECORD_ID, C.ID_L)
-    right = usable.withColumnRenamed(C.RECORD_ID, C.ID_R)
+    left = usable.withColumnRenamed(C.RECORD_ID, C.ID_L).withColumnRenamed(C.IS_NEW, "_new_l")
+    right = usable.withColumnRenamed(C.RECORD_ID, C.ID_R).withColumnRenamed(C.IS_NEW, "_new_r")
     pairs = (
         left.join(right, [BRANCH, KEY])
-        .where(F.col(C.ID_L) < F.col(C.ID_R))
+        .where((F.col(C.ID_L) < F.col(C.ID_R)) & (F.col("_new_l") | F.col("_new_r")))
         .groupBy(C.ID_L, C.ID_R)
         .agg(F.expr(f"bit_or(shiftleft(1L, {BRANCH}))").alias(C.BLOCK_MASK))
     )

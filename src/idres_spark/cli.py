@@ -11,12 +11,11 @@ import datetime as dt
 import logging
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from idres_spark.config import Config, load_config
-from idres_spark.errors import ConfigError, GraphError, IdresError
+from idres_spark.errors import IdresError
 
 log = logging.getLogger("idres_spark")
 DEFAULT_DEMO_DIR = "idres-demo"
@@ -46,7 +45,20 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", required=True, help="YAML config file")
     run.add_argument("--run-date", type=_date, default=None, help="logical run date YYYY-MM-DD")
     run.add_argument("--output", default=None, help="override output.path")
+    run.add_argument(
+        "--preview", action="store_true",
+        help="write the merges this run would make and the profile changes to "
+             "<output>/preview/<run_id>/ without touching the published state",
+    )  # fmt: skip
     run.set_defaults(handler=_cmd_run)
+    export = sub.add_parser("merge-log", help="export recent merges of the published state")
+    where = export.add_mutually_exclusive_group(required=True)
+    where.add_argument("--config", help="the job's config (its output.path holds the state)")
+    where.add_argument("--state", help="the job's output path")
+    export.add_argument("--since", type=_days, default=30, help="e.g. 30d (default), 12w")
+    export.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    export.add_argument("--output", required=True, help="where to write the export")
+    export.set_defaults(handler=_cmd_merge_log)
     validate = sub.add_parser("validate", help="check the config and each source's columns")
     validate.add_argument("--config", required=True)
     validate.set_defaults(handler=_cmd_validate)
@@ -78,12 +90,6 @@ def load_runnable_config(path: str, output: str | None) -> Config:
     """Load a config and refuse settings this version cannot run yet."""
     overrides = {"output": {"path": os.path.abspath(output)}} if output else None
     config = load_config(path, overrides)
-    if config.output.mode == "incremental":
-        raise ConfigError(
-            f"{path}: output.mode: incremental runs are not available in this version; "
-            "use `mode: overwrite`",
-            code="not_supported",
-        )
     return config
 
 
@@ -99,77 +105,46 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_job(config: Config, run_date: dt.date | None = None, spark: Any = None) -> dict[str, Any]:
-    """Read, resolve and publish one run; returns the run metrics."""
-    from idres_spark import read, write
-    from idres_spark.components import parquet_checkpoint
-    from idres_spark.pipeline import resolve
-    from idres_spark.run_context import RunContext
-    from idres_spark.session import get_session
-    from idres_spark.timing import StageTimer
-
-    started = time.perf_counter()
-    run = RunContext.for_date(run_date or dt.datetime.now(dt.UTC).date(), config.fingerprint())
-    spark = spark or get_session(checkpoint_dir=config.graph.checkpoint_dir)
-    work = _work_dir(spark, config, run.run_id)
-    timer = StageTimer()
-    log.info("run %s: %d sources, %d rules", run.run_id, len(config.sources), len(config.rules))
-    frames = read.load_sources(spark, config)
-    event_rows = read.load_events(spark, config)
-    try:
-        result = resolve(
-            frames,
-            config,
-            run,
-            event_rows=event_rows,
-            materialize=parquet_checkpoint(f"{work}/stages"),
-            graph_checkpoint=parquet_checkpoint(f"{work}/graph"),
-            timer=timer,
-        )
-        with timer.stage("profiles+write"):
-            so_far = {"stage_seconds": timer.as_dict()}
-            metrics = write.publish(spark, result.tables(), config.output.path, run, so_far)
-    except Exception as exc:
-        if "GRAPH_VERTEX_ID_COLLISION" in str(exc):
-            raise GraphError(
-                "two record ids hash to the same 64-bit vertex id; rename one source "
-                "(record ids are <source>:<id>) and re-run",
-                code="vertex_id_collision",
-            ) from None
-        raise
-    finally:
-        _remove(spark, work, remove_empty_parent=not config.graph.checkpoint_dir)
-    metrics["stage_seconds"] = timer.as_dict()
-    metrics["wall_seconds"] = round(time.perf_counter() - started, 2)
-    log.info("run %s done: %s", run.run_id, _one_line(metrics))
-    return metrics
-
-
-def _work_dir(spark: Any, config: Config, run_id: str) -> str:
-    if config.graph.checkpoint_dir:
-        return f"{config.graph.checkpoint_dir.rstrip('/')}/{run_id}"
-    return f"{config.output.path.rstrip('/')}/_work/{run_id}"
-
-
-def _remove(spark: Any, path: str, remove_empty_parent: bool) -> None:
-    jvm = spark.sparkContext._jvm
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
-    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    fs.delete(hadoop_path, True)
-    parent = hadoop_path.getParent()
-    if remove_empty_parent and fs.exists(parent) and len(fs.listStatus(parent)) == 0:
-        fs.delete(parent, True)
-
-
 def _one_line(metrics: dict[str, Any]) -> str:
     keys = ("records_in", "quarantined", "profiles", "largest_profile", "merges")
     return ", ".join(f"{k}={metrics.get(k)}" for k in keys)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from idres_spark.job import run_job
+
     config = load_runnable_config(args.config, args.output)
-    metrics = run_job(config, args.run_date)
+    metrics = run_job(config, args.run_date, preview=args.preview)
+    if args.preview:
+        print(f"preview {metrics['run_id']}: {metrics['merges']:,} merges would be made")
+        for reason, n in metrics["merges_by_reason"].items():
+            print(f"    {reason:<20} {n:>8,}")
+        changes = ", ".join(f"{k} {v:,}" for k, v in metrics["profile_changes"].items())
+        print(f"  profiles: {changes or 'no change'}")
+        print(f"  written to {metrics['preview_path']} (published state untouched)")
+        return 0
+    log.info("run %s done: %s", metrics["run_id"], _one_line(metrics))
     print(summary(metrics))
+    return 0
+
+
+def _days(text: str) -> int:
+    units = {"d": 1, "w": 7}
+    if len(text) > 1 and text[-1] in units and text[:-1].isdigit():
+        return int(text[:-1]) * units[text[-1]]
+    if text.isdigit():
+        return int(text)
+    raise argparse.ArgumentTypeError(f"'{text}' is not a span of days like 30d or 4w")
+
+
+def _cmd_merge_log(args: argparse.Namespace) -> int:
+    from idres_spark.job import export_merge_log
+    from idres_spark.session import get_session
+
+    root = load_runnable_config(args.config, None).output.path if args.config else args.state
+    spark = get_session("idres-spark-merge-log")
+    rows = export_merge_log(spark, root, args.since, args.format, os.path.abspath(args.output))
+    print(f"exported {rows:,} merges of the last {args.since} days to {args.output}")
     return 0
 
 
@@ -194,6 +169,8 @@ def summary(metrics: dict[str, Any]) -> str:
         lines.append("  quarantine")
         lines += [f"    {r:<20} {n:>8,}" for r, n in metrics["quarantined_by_reason"].items()]
     lines.append(f"  hubs suppressed   {metrics['hubs']:>10,}")
+    if "run_dir" in metrics:
+        lines.append(f"  published         {metrics['run_dir']}")
     if "stage_seconds" in metrics:
         stages = ", ".join(f"{k} {v:.1f}s" for k, v in metrics["stage_seconds"].items())
         lines.append(f"  stage timings     {stages}")

@@ -79,3 +79,9 @@ RUN_ID = "run_id"
 # quarantine
 REASON_QUARANTINE = "reason"
 RAW = "raw"
+
+# records state (incremental runs)
+IS_NEW = "is_new"  # the record arrived or changed in this run
+RECORD_FINGERPRINT = "record_fingerprint"
+LAST_RUN_ID = "last_run_id"
+LAST_RUN_TS = "last_run_ts"

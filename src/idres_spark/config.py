@@ -305,6 +305,7 @@ class GraphConfig(_Model):
 class OutputConfig(_Model):
     path: str = "out/"
     mode: Literal["overwrite", "incremental"] = "overwrite"
+    keep_runs: int = Field(3, ge=1)  # published run folders kept; older ones are deleted
 
 
 class Config(_Model):

@@ -10,9 +10,11 @@ from idres_spark import demo_data
 
 
 def run_demo(folder: Path, people: int = 5000, seed: int = 7) -> int:
-    from idres_spark.cli import load_runnable_config, run_job, summary
+    from idres_spark.cli import load_runnable_config, summary
     from idres_spark.evaluate import pairwise_scores
+    from idres_spark.job import run_job
     from idres_spark.session import get_session
+    from idres_spark.state import table_path
 
     folder = folder.resolve()
     folder.mkdir(parents=True, exist_ok=True)
@@ -23,7 +25,7 @@ def run_demo(folder: Path, people: int = 5000, seed: int = 7) -> int:
     config = load_runnable_config(str(config_path), None)
     spark = get_session("idres-spark-demo")
     metrics = run_job(config, spark=spark)
-    record_map = spark.read.parquet(str(folder / "output" / "record_map"))
+    record_map = spark.read.parquet(table_path(spark, str(folder / "output"), "record_map"))
     truth = spark.read.parquet(str(folder / "data" / "truth"))
     scores = pairwise_scores(record_map, truth)
     print(summary(metrics))

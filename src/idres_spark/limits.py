@@ -62,6 +62,7 @@ SPLIT_COLUMNS = (
     KIND, C.COMPONENT, C.RECORD_ID, GROUP_KEY, FORCED, C.SRC, C.DST, CUT_REASON,
     SIZE_BEFORE, PARTS_AFTER, LARGEST_PART, LINKS_CUT, FORCED_PARTS, CUT_REASONS, CENTRE_VALUES,
 )  # fmt: skip
+_STRING_COLUMNS = (KIND, C.RECORD_ID, GROUP_KEY, C.SRC, C.DST, CUT_REASON)
 SPLIT_DDL = (
     f"{KIND} string, {C.COMPONENT} long, {C.RECORD_ID} string, {GROUP_KEY} string, "
     f"{FORCED} boolean, {C.SRC} string, {C.DST} string, {CUT_REASON} string, "
@@ -140,8 +141,8 @@ def split_component(records: pd.DataFrame, edges: pd.DataFrame, spec: LimitSpec)
     }
     out = pd.concat([out_records, out_cuts, pd.DataFrame([summary])], ignore_index=True)
     out = out.reindex(columns=list(SPLIT_COLUMNS))
-    for nested in (CUT_REASONS, CENTRE_VALUES):  # Arrow wants None, not NaN, for a missing map
-        out[nested] = [value if isinstance(value, dict | list) else None for value in out[nested]]
+    for name in (*_STRING_COLUMNS, CUT_REASONS, CENTRE_VALUES):  # Arrow wants None, not NaN
+        out[name] = out[name].astype(object).where(out[name].notna(), None)
     return out
 
 

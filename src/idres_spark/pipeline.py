@@ -1,9 +1,9 @@
-"""The functional core: raw source frames + config -> every output table, lazily.
+"""The functional core: raw source frames (+ the published state) + config -> every table.
 
 Only this module chains stages. It does no I/O of its own and creates no session; the entry
 points may pass a ``materialize`` strategy (a checkpoint that cuts lineage; the default is a
-reliable Spark checkpoint) used at the boundaries later stages read many times: normalized
-records, matched edges and groups.
+reliable Spark checkpoint) used at the boundaries later stages read many times: the records,
+the edges, the groups and the records with their profile ids.
 """
 
 from __future__ import annotations
@@ -13,37 +13,42 @@ from dataclasses import dataclass
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
-from idres_spark import block, events, graph, normalize, profiles, read, score, transform
+from idres_spark import (
+    block,
+    events,
+    graph,
+    history,
+    normalize,
+    profile_ids,
+    profiles,
+    read,
+    score,
+    transform,
+)
+from idres_spark import columns as C
 from idres_spark.components import Checkpointer, spark_checkpoint
 from idres_spark.config import Config
+from idres_spark.merge_log import build_merge_log
 from idres_spark.run_context import RunContext
+from idres_spark.state import PreviousState
 from idres_spark.timing import StageTimer
-
-PRUNED_GROUPS_SCHEMA = T.StructType(
-    [
-        T.StructField("group_key", T.StringType()),
-        T.StructField("size_before", T.LongType()),
-        T.StructField("parts_after", T.LongType()),
-        T.StructField("links_cut", T.LongType()),
-        T.StructField("reason", T.StringType()),
-    ]
-)
 
 
 @dataclass(frozen=True)
 class ResolutionResult:
-    """Every table a run produces; ``tables()`` maps output-relative paths to frames."""
+    """Every table a run produces; ``tables()`` maps run-folder paths to frames."""
 
     profiles: DataFrame
     record_map: DataFrame
-    merge_log: DataFrame
+    merge_log: DataFrame  # the whole log: earlier runs' rows and this run's
+    new_merges: DataFrame  # this run's rows only
+    retired: DataFrame  # earlier profile id -> the profile it merged into
     quarantine: DataFrame
     hubs: DataFrame
     pruned_groups: DataFrame
     transformation_no_merge: DataFrame
-    records: DataFrame
+    records: DataFrame  # the records state (every record, with fingerprints)
     edges: DataFrame
     events: DataFrame | None = None
 
@@ -52,6 +57,7 @@ class ResolutionResult:
             "profiles": self.profiles,
             "record_map": self.record_map,
             "merge_log": self.merge_log,
+            "records": self.records.select(*history.STATE_COLUMNS),
             "diagnostics/quarantine": self.quarantine,
             "diagnostics/hubs": self.hubs,
             "diagnostics/pruned_groups": self.pruned_groups,
@@ -67,41 +73,71 @@ def resolve(
     config: Config,
     run: RunContext,
     *,
+    previous: PreviousState | None = None,
     materialize: Callable[[DataFrame], DataFrame] = spark_checkpoint,
     graph_checkpoint: Checkpointer | None = None,
     timer: StageTimer | None = None,
     event_rows: DataFrame | None = None,
 ) -> ResolutionResult:
-    """Resolve raw source frames; ``event_rows`` (canonical events) are re-keyed to profiles."""
+    """Resolve one batch; with ``previous`` (incremental mode) against the published state.
+
+    ``event_rows`` (canonical events) are re-keyed to profiles.
+    """
     timer = timer or StageTimer()
     with timer.stage("read+normalize"):
-        records, quarantine = read.canonicalize(sources, config)
-        normalized = materialize(normalize.normalize_records(records, config.normalization))
+        batch, quarantine = read.canonicalize(sources, config)
+        normalized = normalize.normalize_records(batch, config.normalization)
+        records = materialize(
+            history.combine_records(normalized, run, previous.records if previous else None)
+        )
     with timer.stage("block+score+transform"):
-        pairs, hubs = block.candidate_pairs(normalized, config)
-        rule_edges = score.match_pairs(pairs, normalized, config).withColumn(
+        pairs, hubs = block.candidate_pairs(records, config)
+        rule_edges = score.match_pairs(pairs, records, config).withColumn(
             transform.UNREACHABLE_SOURCE, F.lit(False)
         )
         transform_edges, no_merge = transform.transformation_edges(
-            normalized, config.transformations, max_block_size=config.limits.max_block_size
+            records, config.transformations, max_block_size=config.limits.max_block_size
         )
-        edges = materialize(rule_edges.unionByName(transform_edges))
+        earlier = history.permanent_edges(
+            previous.record_map if previous else None, records.sparkSession
+        )
+        edges = materialize(rule_edges.unionByName(transform_edges).unionByName(earlier))
     with timer.stage("graph"):
-        groups = materialize(graph.link_records(normalized, edges, config.graph, graph_checkpoint))
-    profile_rows, record_map, merge_log = profiles.build_outputs(normalized, groups, edges, run)
+        linked = graph.link_records(
+            records, edges, config.graph, limits=config.limits, checkpoint=graph_checkpoint
+        )
+        groups = materialize(linked.groups)
+        edges = linked.kept_edges  # cut links never reach the profiles or the merge log
+    with timer.stage("profiles"):
+        assigned, retired = profile_ids.assign(
+            groups,
+            previous.record_map if previous else None,
+            previous.profiles if previous else None,
+        )
+        members = materialize(profiles.members_of(records, assigned, edges))
+        profile_rows, record_map = profiles.build_outputs(
+            members, edges, run, previous.record_map if previous else None
+        )
+        new_merges = build_merge_log(
+            members, edges, profile_rows, retired, run, previous.profiles if previous else None
+        )
+    merge_log = new_merges
+    if previous is not None:
+        merge_log = previous.merge_log.select(*new_merges.columns).unionByName(new_merges)
     routed = None
     if event_rows is not None and config.events is not None:
         routed = events.route_events(event_rows, record_map, edges, config.events.email_channels)
-    spark = normalized.sparkSession
     return ResolutionResult(
         profiles=profile_rows,
         record_map=record_map,
         merge_log=merge_log,
+        new_merges=new_merges,
+        retired=retired,
         quarantine=quarantine,
         hubs=hubs,
-        pruned_groups=spark.createDataFrame([], PRUNED_GROUPS_SCHEMA),
+        pruned_groups=linked.pruned_groups,
         transformation_no_merge=no_merge,
-        records=normalized,
-        edges=edges,
+        records=records,
+        edges=edges.where(F.col(C.PRIORITY) >= 0),
         events=routed,
     )

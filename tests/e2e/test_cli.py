@@ -7,13 +7,13 @@ import os
 import stat
 import subprocess
 import sys
-import textwrap
 
 import pytest
 from chispa import assert_df_equality
 
 from idres_spark import demo_data
 from idres_spark.cli import main
+from idres_spark.state import table_path
 
 pytestmark = pytest.mark.e2e
 
@@ -64,16 +64,20 @@ def test_run_twice_gives_identical_tables(spark, job_dir, capsys):
         main(["run", "--config", config, "--run-date", "2025-07-01", "--output", str(second)]) == 0
     )
     printed = capsys.readouterr().out
+    run_id = printed.split("run ", 1)[1].split()[0]
     assert "profiles out" in printed and "stage timings" in printed
     for table in ("profiles", "record_map", "merge_log", "diagnostics/quarantine"):
-        a = spark.read.parquet(str(first / table))
-        b = spark.read.parquet(str(second / table))
+        a = spark.read.parquet(table_path(spark, str(first), table))
+        b = spark.read.parquet(table_path(spark, str(second), table))
         assert a.count() > 0
         assert_df_equality(a, b, ignore_row_order=True, ignore_column_order=True)
-    metrics = json.loads((first / "diagnostics" / "metrics.json").read_text())
+    metrics = json.loads(
+        (first / "runs" / "00000001-" f"{run_id}" / "diagnostics" / "metrics.json").read_text()
+    )
     assert metrics["run_id"].startswith("20250701-")
     assert metrics["records_in"] == metrics["records_resolved"] + metrics["quarantined"]
-    assert not (first / "_staging").exists() and not (first / "_work").exists()
+    assert not (first / "_work").exists()
+    assert [p.name for p in (first / "_published").glob("[0-9]*.json")] == ["00000001.json"]
 
 
 def test_validate_ok(spark, job_dir, capsys):
@@ -142,15 +146,5 @@ def test_demo_command(spark, tmp_path, capsys, monkeypatch):
     assert main(["demo", "--people", "120"]) == 0
     out = capsys.readouterr().out
     assert "vs ground truth" in out and "precision" in out
-    assert (tmp_path / "idres-demo" / "output" / "profiles").is_dir()
+    assert (tmp_path / "idres-demo" / "output" / "_published" / "00000001.json").is_file()
     assert (tmp_path / "idres-demo" / "demo.yaml").is_file()
-
-
-def test_incremental_mode_is_refused_clearly(tmp_path, job_dir):
-    config = job_dir / "incremental.yaml"
-    config.write_text(
-        CONFIG.replace("output: {path: out}", "output: {path: out, mode: incremental}")
-    )
-    result = run_cli("validate", "--config", str(config))
-    assert result.returncode == 2 and "[not_supported]" in result.stderr
-    assert textwrap.shorten(result.stderr, 400).count("\n") <= 1

@@ -1,0 +1,203 @@
+"""Benchmark of the graph stage alone: components plus group-size / identifier-limit pruning.
+
+    python jobs/bench_graph.py --edges 1000000 5000000
+        for each size: generate records and edges (components of 1-10 records, trees plus one
+        closing link, ~1% of them holding two user ids; one star of --star leaves through one
+        phone; optionally a chain of --chain records), write them to Parquet, then time
+        ``graph.link_records`` with the native engine and the limits (max_group_size 50,
+        identifier_limits {user_id: 1}) until groups and pruned groups are materialized.
+
+The data are written and read back first, so generation is not timed. Prints wall seconds per
+size, the components engine's rounds, the split components and the growth ratio between the
+first and the last size. Speed targets live here and in the docs, never in timed tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+os.environ.setdefault("IDRES_DRIVER_MEMORY", "6g")
+
+AVG_EDGES_PER_COMPONENT = 5.3  # tree of 1-10 records (4.5 links) + one closing link if >= 3
+
+
+class _Rounds(logging.Handler):
+    """Counts the components engine's rounds from its log lines."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.rounds = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        match = re.search(r"converged after (\d+) rounds", record.getMessage())
+        if match:
+            self.rounds += int(match.group(1))
+
+
+def _rid(prefix: str, *parts):
+    from pyspark.sql import functions as F
+
+    pieces = [F.lit(prefix)]
+    for i, part in enumerate(parts):
+        pieces += [F.lit(":")] if i else []
+        pieces.append(part.cast("string"))
+    return F.concat(*pieces)
+
+
+def generate(spark, folder: str, edges: int, star: int, chain: int, seed: int) -> None:
+    """Records and edges as Parquet under ``folder`` (records/, edges/)."""
+    from pyspark.sql import functions as F
+
+    def h(*cols):
+        return F.abs(F.xxhash64(F.lit(seed), *cols))
+
+    null = F.lit(None).cast("string")
+    c, i, size = F.col("c"), F.col("i"), F.col("size")
+    n = max(1, int((edges - star - chain) / AVG_EDGES_PER_COMPONENT))
+    comp = spark.range(n).select(
+        F.col("id").alias("c"),
+        (F.lit(1) + h(F.col("id")) % 10).alias("size"),
+        (h(F.col("id"), F.lit("two")) % 100 == 0).alias("two_ids"),
+    )
+    members = comp.select(
+        "c", "size", "two_ids", F.explode(F.sequence(F.lit(0), size - 1)).alias("i")
+    )
+    second = F.col("two_ids") & (i * 2 >= size)
+    records = members.select(
+        _rid("c", c, i).alias("record_id"),
+        F.concat(_rid("p", c, i), F.lit("@example.com")).alias("email"),
+        F.concat(F.lit("+1"), (F.lit(2_000_000_000) + c).cast("string")).alias("phone"),
+        F.concat(_rid("U", c), F.when(second, F.lit("b")).otherwise(F.lit("a"))).alias("user_id"),
+    )
+    tree = members.where(i > 0).select(
+        _rid("c", c, i).alias("src"), _rid("c", c, h(c, i) % i).alias("dst")
+    )
+    closing = comp.where(size >= 3).select(
+        _rid("c", c, F.lit(0)).alias("src"), _rid("c", c, size - 1).alias("dst")
+    )
+    links = tree.unionByName(closing).select(
+        "src",
+        "dst",
+        F.lit("rule").alias("reason"),
+        (h(F.col("src"), F.col("dst")) % 3).alias("priority"),
+        F.round((h(F.col("dst"), F.col("src")) % 1000) / 1000, 3).alias("score"),
+    )
+    leaf = _rid("star", F.col("id"))
+    spokes = spark.range(1, star + 1)
+    star_records = spokes.select(
+        leaf.alias("record_id"),
+        F.concat(leaf, F.lit("@example.com")).alias("email"),
+        F.lit("+15550000000").alias("phone"),  # one phone that escaped hub detection
+        null.alias("user_id"),
+    ).unionByName(
+        spark.range(1).select(
+            F.lit("star:0").alias("record_id"),
+            F.lit("hub@example.com").alias("email"),
+            F.lit("+15550000000").alias("phone"),
+            F.lit("USTAR").alias("user_id"),
+        )
+    )
+    star_links = spokes.select(
+        F.lit("star:0").alias("src"),
+        leaf.alias("dst"),
+        F.lit("phone").alias("reason"),
+        F.lit(2).cast("long").alias("priority"),
+        F.lit(1.0).alias("score"),
+    )
+    chain_ids = spark.range(chain)
+    chain_records = chain_ids.select(
+        _rid("chain", F.col("id")).alias("record_id"), null.alias("email"), null.alias("phone"),
+        null.alias("user_id"),
+    )  # fmt: skip
+    chain_links = chain_ids.where(F.col("id") > 0).select(
+        _rid("chain", F.col("id") - 1).alias("src"),
+        _rid("chain", F.col("id")).alias("dst"),
+        F.lit("rule").alias("reason"),
+        F.lit(1).cast("long").alias("priority"),
+        F.lit(0.9).alias("score"),
+    )
+    records.unionByName(star_records).unionByName(chain_records).write.mode("overwrite").parquet(
+        f"{folder}/records"
+    )
+    links.unionByName(star_links).unionByName(chain_links).write.mode("overwrite").parquet(
+        f"{folder}/edges"
+    )
+
+
+def bench_once(spark, folder: str, max_group_size: int) -> dict[str, float]:
+    from pyspark.sql import functions as F
+
+    from idres_spark import graph
+    from idres_spark.components import spark_checkpoint
+    from idres_spark.config import GraphConfig, LimitsConfig
+
+    records = spark.read.parquet(f"{folder}/records")
+    edges = spark.read.parquet(f"{folder}/edges")
+    sizes = {"records": records.count(), "edges": edges.count()}
+    rounds = _Rounds()
+    logging.getLogger("idres_spark.components").addHandler(rounds)
+    logging.getLogger("idres_spark.components").setLevel(logging.INFO)
+    limits = LimitsConfig(max_group_size=max_group_size, identifier_limits={"user_id": 1})
+    start = time.perf_counter()
+    linked = graph.link_records(records, edges, GraphConfig(backend="native"), limits=limits)
+    linked_at = time.perf_counter()
+    groups = spark_checkpoint(linked.groups)  # what pipeline.resolve's materialize does
+    pruned = linked.pruned_groups.agg(
+        F.count(F.lit(1)).alias("n"), F.sum("links_cut").alias("cut")
+    ).first()
+    done = time.perf_counter()
+    largest = groups.groupBy("group_key").count().agg(F.max("count")).first()[0]
+    logging.getLogger("idres_spark.components").removeHandler(rounds)
+    return {**sizes, "seconds": done - start, "link_records": linked_at - start,
+            "materialize": done - linked_at, "rounds": rounds.rounds, "split": pruned["n"],
+            "links_cut": pruned["cut"] or 0, "largest_group": largest}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--edges", type=int, nargs="+", default=[1_000_000, 5_000_000])
+    parser.add_argument("--star", type=int, default=100_000, help="leaves of the giant star")
+    parser.add_argument("--chain", type=int, default=0, help="records of one long chain")
+    parser.add_argument("--max-group-size", type=int, default=50)
+    parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--shuffle-partitions", default="8")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    from idres_spark.session import build_local_session
+
+    spark = build_local_session(
+        "idres-bench-graph", args.master, {"spark.sql.shuffle.partitions": args.shuffle_partitions}
+    )
+    results = []
+    for target in args.edges:
+        folder = tempfile.mkdtemp(prefix="idres-bench-graph-")
+        generate(spark, folder, target, args.star, args.chain, args.seed)
+        load = os.getloadavg()[0]
+        result = bench_once(spark, folder, args.max_group_size)
+        results.append(result)
+        print(
+            f"edges {result['edges']:>10,}  records {result['records']:>10,}  "
+            f"{result['seconds']:7.1f}s (link_records {result['link_records']:.1f}s, "
+            f"groups+diagnostics {result['materialize']:.1f}s)  rounds {result['rounds']}  "
+            f"split components {result['split']:,}  links cut {result['links_cut']:,}  "
+            f"largest group {result['largest_group']}  load before {load:.1f}",
+            flush=True,
+        )
+    if len(results) > 1:
+        first, last = results[0], results[-1]
+        edge_ratio = last["edges"] / first["edges"]
+        time_ratio = last["seconds"] / first["seconds"]
+        print(f"growth: {edge_ratio:.2f}x edges -> {time_ratio:.2f}x time")
+    spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""History stage: this batch's records + the published state -> the records to resolve, and
+the permanent links of earlier runs.
+
+A record of the batch whose id is already in the state replaces the stored version when its
+fields changed (a fingerprint of the normalized fields decides) and is then "new" in this run;
+an unchanged record keeps its stored version and is not new, so re-running a batch changes
+nothing. Only pairs that touch a new record are compared again. Every earlier profile becomes a
+star of permanent links (priority -1: never cut by the graph's limits) from each of its
+records to its smallest record id, so records that shared a profile keep sharing one.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from idres_spark import columns as C
+from idres_spark.normalize import NORMALIZED_COLUMNS
+from idres_spark.run_context import RunContext
+
+PERMANENT_PRIORITY = -1
+PERMANENT_REASON = "earlier_run"
+STATE_COLUMNS = (*NORMALIZED_COLUMNS, C.RECORD_FINGERPRINT, C.LAST_RUN_ID, C.LAST_RUN_TS)
+_FINGERPRINTED = tuple(c for c in NORMALIZED_COLUMNS if c != C.RECORD_ID)
+
+
+def combine_records(
+    batch: DataFrame, run: RunContext, previous_records: DataFrame | None = None
+) -> DataFrame:
+    """State columns + ``is_new`` for every record of the state after this batch."""
+    fingerprint = F.sha2(F.to_json(F.struct(*[F.col(c) for c in _FINGERPRINTED])), 256).alias(
+        C.RECORD_FINGERPRINT
+    )
+    arrived = batch.select(
+        *NORMALIZED_COLUMNS,
+        fingerprint,
+        F.lit(run.run_id).alias(C.LAST_RUN_ID),
+        F.lit(run.run_ts).cast("timestamp").alias(C.LAST_RUN_TS),
+    )
+    if previous_records is None:
+        return arrived.withColumn(C.IS_NEW, F.lit(True))
+    stored = previous_records.select(*STATE_COLUMNS)
+    known = stored.select(C.RECORD_ID, F.col(C.RECORD_FINGERPRINT).alias("_stored"))
+    changed = (
+        arrived.join(known, C.RECORD_ID, "left")
+        .where(~F.col(C.RECORD_FINGERPRINT).eqNullSafe(F.col("_stored")))
+        .drop("_stored")
+    )
+    kept = stored.join(changed.select(C.RECORD_ID), C.RECORD_ID, "left_anti")
+    return kept.withColumn(C.IS_NEW, F.lit(False)).unionByName(
+        changed.withColumn(C.IS_NEW, F.lit(True))
+    )
+
+
+def permanent_edges(previous_map: DataFrame | None, spark) -> DataFrame:
+    """``src, dst, reason, priority, score, unreachable_source`` joining earlier profiles."""
+    schema = T.StructType(
+        [
+            T.StructField(C.SRC, T.StringType()),
+            T.StructField(C.DST, T.StringType()),
+            T.StructField(C.REASON, T.StringType()),
+            T.StructField(C.PRIORITY, T.LongType()),
+            T.StructField(C.SCORE, T.DoubleType()),
+            T.StructField("unreachable_source", T.BooleanType()),
+        ]
+    )
+    if previous_map is None:
+        return spark.createDataFrame([], schema)
+    anchors = previous_map.groupBy(C.PROFILE_ID).agg(F.min(C.RECORD_ID).alias("_anchor"))
+    return (
+        previous_map.join(anchors, C.PROFILE_ID)
+        .where(F.col(C.RECORD_ID) != F.col("_anchor"))
+        .select(
+            F.col(C.RECORD_ID).alias(C.SRC),
+            F.col("_anchor").alias(C.DST),
+            F.lit(PERMANENT_REASON).alias(C.REASON),
+            F.lit(PERMANENT_PRIORITY).cast("long").alias(C.PRIORITY),
+            F.lit(1.0).alias(C.SCORE),
+            F.lit(False).alias("unreachable_source"),
+        )
+    )

@@ -1,0 +1,169 @@
+"""One run of the job, end to end: read the sources (and, in incremental mode, the published
+state), resolve, write a complete run folder, publish it, apply retention.
+
+With ``preview`` the run writes only what it would merge and how profiles would change, under
+``<output>/preview/<run_id>/``, and publishes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from idres_spark import columns as C
+from idres_spark import read, state, write
+from idres_spark.components import parquet_checkpoint
+from idres_spark.config import Config
+from idres_spark.errors import GraphError
+from idres_spark.pipeline import ResolutionResult, resolve
+from idres_spark.profile_ids import PREVIOUS_PROFILE_ID
+from idres_spark.run_context import RunContext
+from idres_spark.storage import FileSystem
+from idres_spark.timing import StageTimer
+
+log = logging.getLogger("idres_spark")
+
+
+def run_job(
+    config: Config,
+    run_date: dt.date | None = None,
+    spark: SparkSession | None = None,
+    preview: bool = False,
+) -> dict[str, Any]:
+    """Read, resolve and publish (or preview) one run; returns the run metrics."""
+    from idres_spark.session import get_session
+
+    started = time.perf_counter()
+    run = RunContext.for_date(run_date or dt.datetime.now(dt.UTC).date(), config.fingerprint())
+    spark = spark or get_session(checkpoint_dir=config.graph.checkpoint_dir)
+    root = config.output.path.rstrip("/")
+    work = _work_dir(config, run.run_id)
+    timer = StageTimer()
+    previous = state.read_previous(spark, root) if config.output.mode == "incremental" else None
+    log.info(
+        "run %s: %d sources, %d rules, mode %s%s%s", run.run_id, len(config.sources),
+        len(config.rules), config.output.mode,
+        f", on top of published run {previous.run.run_dir}" if previous else "",
+        " (preview)" if preview else "",
+    )  # fmt: skip
+    frames = read.load_sources(spark, config)
+    event_rows = read.load_events(spark, config)
+    try:
+        result = resolve(
+            frames, config, run, previous=previous, event_rows=event_rows,
+            materialize=parquet_checkpoint(f"{work}/stages"),
+            graph_checkpoint=parquet_checkpoint(f"{work}/graph"), timer=timer,
+        )  # fmt: skip
+        with timer.stage("write"):
+            if preview:
+                metrics = _write_preview(spark, result, previous, root, run)
+            else:
+                metrics = _write_and_publish(spark, result, config, root, run, timer)
+    except Exception as exc:
+        if "GRAPH_VERTEX_ID_COLLISION" in str(exc):
+            raise GraphError(
+                "two record ids hash to the same 64-bit vertex id; rename one source "
+                "(record ids are <source>:<id>) and re-run",
+                code="vertex_id_collision",
+            ) from None
+        raise
+    finally:
+        fs = FileSystem(spark, work)
+        fs.delete(work)
+        if not config.graph.checkpoint_dir and not fs.list_names(f"{root}/_work"):
+            fs.delete(f"{root}/_work")
+    metrics["stage_seconds"] = timer.as_dict()
+    metrics["wall_seconds"] = round(time.perf_counter() - started, 2)
+    return metrics
+
+
+def _write_and_publish(
+    spark: SparkSession,
+    result: ResolutionResult,
+    config: Config,
+    root: str,
+    run: RunContext,
+    timer: StageTimer,
+) -> dict[str, Any]:
+    seq, run_dir = state.next_run_dir(spark, root, run.run_id)
+    folder = f"{root}/{run_dir}"
+    write.write_tables(spark, result.tables(), folder)
+    metrics = {**write.run_metrics(spark, folder, run), "run_dir": run_dir}
+    write.write_metrics(spark, folder, {**metrics, "stage_seconds": timer.as_dict()})
+    state.publish(spark, root, seq, run.run_id, run_dir)
+    removed = state.apply_retention(spark, root, config.output.keep_runs)
+    log.info("published %s; removed %d old run folders", run_dir, len(removed))
+    return metrics
+
+
+def _write_preview(
+    spark: SparkSession,
+    result: ResolutionResult,
+    previous: state.PreviousState | None,
+    root: str,
+    run: RunContext,
+) -> dict[str, Any]:
+    folder = f"{root}/preview/{run.run_id}"
+    diff = profile_diff(result, previous)
+    write.write_tables(spark, {"merges": result.new_merges, "diff": diff}, folder)
+    merges = spark.read.parquet(f"{folder}/merges")
+    changes = dict(spark.read.parquet(f"{folder}/diff").groupBy("change").count().collect())
+    return {
+        "run_id": run.run_id,
+        "preview_path": folder,
+        "merges": merges.count(),
+        "merges_by_reason": dict(sorted(merges.groupBy(C.REASON).count().collect())),
+        "profile_changes": dict(sorted(changes.items())),
+    }
+
+
+def profile_diff(result: ResolutionResult, previous: state.PreviousState | None) -> DataFrame:
+    """``profile_id, change (created|grown|merged), records_before, records_after, merged_into``."""
+    after = result.profiles.select(C.PROFILE_ID, F.col("record_count").alias("records_after"))
+    if previous is None:
+        before = after.select(C.PROFILE_ID, F.lit(0).cast("long").alias("records_before")).limit(0)
+    else:
+        before = previous.profiles.select(
+            C.PROFILE_ID, F.col("record_count").alias("records_before")
+        )
+    retired = result.retired.select(
+        F.col(PREVIOUS_PROFILE_ID).alias(C.PROFILE_ID), F.col(C.PROFILE_ID).alias("merged_into")
+    )
+    joined = after.join(before, C.PROFILE_ID, "full").join(retired, C.PROFILE_ID, "left")
+    change = (
+        F.when(F.col("merged_into").isNotNull(), "merged")
+        .when(F.col("records_before").isNull(), "created")
+        .when(F.col("records_after") > F.col("records_before"), "grown")
+    )
+    return joined.select(
+        C.PROFILE_ID, change.alias("change"), "records_before", "records_after", "merged_into"
+    ).where(F.col("change").isNotNull())
+
+
+def export_merge_log(
+    spark: SparkSession, root: str, since_days: int, fmt: str, destination: str
+) -> int:
+    """Write the published merge log's rows of the last ``since_days`` days; returns rows."""
+    run = state.current_run(spark, root)
+    if run is None:
+        return 0
+    log_rows = spark.read.parquet(state.table_path(spark, root, "merge_log"))
+    cutoff = F.date_sub(F.current_date(), since_days)
+    recent = log_rows.where(F.col("merge_date") >= cutoff).orderBy("merged_at", "source_profile_id")
+    writer = recent.coalesce(1).write.mode("overwrite")
+    if fmt == "csv":
+        writer.option("header", "true").csv(destination)
+    else:
+        writer.parquet(destination)
+    return spark.read.parquet(destination).count() if fmt == "parquet" else recent.count()
+
+
+def _work_dir(config: Config, run_id: str) -> str:
+    if config.graph.checkpoint_dir:
+        return f"{config.graph.checkpoint_dir.rstrip('/')}/{run_id}"
+    return f"{config.output.path.rstrip('/')}/_work/{run_id}"

@@ -1,0 +1,136 @@
+"""Merge log stage: this run's merges, appended to the earlier runs' log.
+
+Two kinds of rows, both with the columns of DESIGN.md plus ``from_record_id``,
+``to_record_id``, ``config_fingerprint`` and the ``merge_date`` partition:
+
+- a link (edge) that brought a record new to the state into a profile: the ``src`` record, as
+  the profile it would be alone (or its earlier profile), into the profile holding ``dst``;
+- a retirement: an earlier profile that merged into another one this run (profile ids of both,
+  their primary identifiers, and the strongest link that crossed between them).
+
+Links between records that were already in the state are not logged again (earlier merges are
+permanent and were logged when they happened), so re-running a batch adds no rows.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from idres_spark import columns as C
+from idres_spark.profile_ids import PREVIOUS_PROFILE_ID, new_profile_id
+from idres_spark.run_context import RunContext
+
+MERGE_LOG_COLUMNS = (
+    "source_profile_id", "source_email", "source_external_id", "source_phone",
+    "destination_profile_id", "destination_email", "destination_external_id",
+    "destination_phone", "merged_at", C.REASON, C.SCORE, C.RUN_ID, "config_fingerprint",
+    "from_record_id", "to_record_id", "merge_date",
+)  # fmt: skip
+
+
+def build_merge_log(
+    members: DataFrame,
+    edges: DataFrame,
+    profiles: DataFrame,
+    retired: DataFrame,
+    run: RunContext,
+    previous_profiles: DataFrame | None = None,
+) -> DataFrame:
+    """This run's rows of the merge log."""
+    links = edges.where(F.col(C.PRIORITY) >= 0)
+    rows = _link_rows(members, links)
+    if previous_profiles is not None:
+        rows = rows.unionByName(
+            _retirement_rows(members, links, profiles, retired, previous_profiles)
+        )
+    merged_at = F.lit(run.run_ts).cast("timestamp")
+    current = rows.select(
+        "source_profile_id", "source_email", "source_external_id", "source_phone",
+        "destination_profile_id", "destination_email", "destination_external_id",
+        "destination_phone", merged_at.alias("merged_at"), C.REASON, C.SCORE,
+        F.lit(run.run_id).alias(C.RUN_ID),
+        F.lit(run.config_fingerprint).alias("config_fingerprint"),
+        "from_record_id", "to_record_id", F.to_date(merged_at).alias("merge_date"),
+    )  # fmt: skip
+    return current
+
+
+def _end(members: DataFrame, prefix: str) -> DataFrame:
+    return members.select(
+        F.col(C.RECORD_ID).alias(f"{prefix}_record"),
+        F.coalesce(C.EMAIL, F.lower(F.trim(C.EMAIL_RAW))).alias(f"{prefix}_email"),
+        F.col(C.USER_ID).alias(f"{prefix}_external_id"),
+        F.col(C.PHONE).alias(f"{prefix}_phone"),
+        F.col(C.PROFILE_ID).alias(f"{prefix}_profile"),
+        F.col(PREVIOUS_PROFILE_ID).alias(f"{prefix}_earlier"),
+    )
+
+
+def _link_rows(members: DataFrame, links: DataFrame) -> DataFrame:
+    joined = links.join(_end(members, "source"), F.col(C.SRC) == F.col("source_record")).join(
+        _end(members, "destination"), F.col(C.DST) == F.col("destination_record")
+    )
+    brings_new = F.col("source_earlier").isNull() | F.col("destination_earlier").isNull()
+    return joined.where(brings_new).select(
+        F.coalesce("source_earlier", new_profile_id(F.col(C.SRC))).alias("source_profile_id"),
+        "source_email", "source_external_id", "source_phone",
+        F.col("destination_profile").alias("destination_profile_id"),
+        "destination_email", "destination_external_id", "destination_phone",
+        C.REASON, C.SCORE,
+        F.col(C.SRC).alias("from_record_id"), F.col(C.DST).alias("to_record_id"),
+    )  # fmt: skip
+
+
+def _retirement_rows(
+    members: DataFrame,
+    links: DataFrame,
+    profiles: DataFrame,
+    retired: DataFrame,
+    previous_profiles: DataFrame,
+) -> DataFrame:
+    earlier = members.select(C.RECORD_ID, PREVIOUS_PROFILE_ID)
+    crossing = (
+        links.join(earlier.withColumnRenamed(C.RECORD_ID, C.SRC).withColumnRenamed(
+            PREVIOUS_PROFILE_ID, "_from"), C.SRC)
+        .join(earlier.withColumnRenamed(C.RECORD_ID, C.DST).withColumnRenamed(
+            PREVIOUS_PROFILE_ID, "_to"), C.DST)
+        .where(~F.col("_from").eqNullSafe(F.col("_to")))
+    )  # fmt: skip
+    strength = F.struct(C.PRIORITY, (-F.col(C.SCORE)).alias("s"), C.REASON, C.SCORE)
+    touching = crossing.select(F.col("_from").alias(PREVIOUS_PROFILE_ID), strength.alias("k"))
+    touching = touching.unionByName(
+        crossing.select(F.col("_to").alias(PREVIOUS_PROFILE_ID), strength.alias("k"))
+    ).where(F.col(PREVIOUS_PROFILE_ID).isNotNull())
+    best = touching.groupBy(PREVIOUS_PROFILE_ID).agg(F.min("k").alias("k"))
+    before = previous_profiles.select(
+        F.col(C.PROFILE_ID).alias(PREVIOUS_PROFILE_ID),
+        F.col("primary_email").alias("source_email"),
+        F.col("primary_user_id").alias("source_external_id"),
+        F.col("primary_phone").alias("source_phone"),
+    )
+    after = profiles.select(
+        C.PROFILE_ID,
+        F.col("primary_email").alias("destination_email"),
+        F.col("primary_user_id").alias("destination_external_id"),
+        F.col("primary_phone").alias("destination_phone"),
+    )
+    return (
+        retired.join(before, PREVIOUS_PROFILE_ID)
+        .join(after, C.PROFILE_ID)
+        .join(best, PREVIOUS_PROFILE_ID, "left")
+        .select(
+            F.col(PREVIOUS_PROFILE_ID).alias("source_profile_id"),
+            "source_email",
+            "source_external_id",
+            "source_phone",
+            F.col(C.PROFILE_ID).alias("destination_profile_id"),
+            "destination_email",
+            "destination_external_id",
+            "destination_phone",
+            F.coalesce(F.col("k." + C.REASON), F.lit("profile_merge")).alias(C.REASON),
+            F.coalesce(F.col("k." + C.SCORE), F.lit(1.0)).alias(C.SCORE),
+            F.lit(None).cast("string").alias("from_record_id"),
+            F.lit(None).cast("string").alias("to_record_id"),
+        )  # fmt: skip
+    )

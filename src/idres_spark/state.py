@@ -1,0 +1,127 @@
+"""The published state under ``output.path``: complete runs and the pointers that publish them.
+
+Layout::
+
+    <output>/runs/<seq>-<run_id>/   every table of one run (profiles, record_map, records,
+                                    merge_log, events, diagnostics/...), written in full
+    <output>/_published/<seq>.json  one pointer per published run: {"seq", "run_id", "run_dir"}
+
+A run writes its folder completely, then publishes it by creating the next pointer: a small
+file written under a temporary name and renamed to a name that does not exist yet, which is
+atomic on local disks and HDFS, and on S3-like stores the object appears whole or not at all.
+Readers take the pointer with the highest sequence number, so they always see a complete run;
+a run that fails before its pointer leaves the published state as it was. Old run folders are
+removed by retention (``output.keep_runs``); pointers are tiny and kept.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame, SparkSession
+
+from idres_spark.errors import InputError
+from idres_spark.storage import FileSystem
+
+PUBLISHED = "_published"
+RUNS = "runs"
+
+
+@dataclass(frozen=True)
+class PublishedRun:
+    seq: int
+    run_id: str
+    run_dir: str
+
+
+@dataclass(frozen=True)
+class PreviousState:
+    """The tables of the current published run that the next incremental run builds on."""
+
+    run: PublishedRun
+    records: DataFrame
+    record_map: DataFrame
+    profiles: DataFrame
+    merge_log: DataFrame
+
+
+def published_runs(spark: SparkSession, root: str) -> list[PublishedRun]:
+    root = root.rstrip("/")
+    fs = FileSystem(spark, root)
+    runs = []
+    for name in fs.list_names(f"{root}/{PUBLISHED}"):
+        if name.endswith(".json") and name[:-5].isdigit():
+            data = json.loads(fs.read_text(f"{root}/{PUBLISHED}/{name}"))
+            runs.append(PublishedRun(int(data["seq"]), data["run_id"], data["run_dir"]))
+    return sorted(runs, key=lambda r: r.seq)
+
+
+def current_run(spark: SparkSession, root: str) -> PublishedRun | None:
+    runs = published_runs(spark, root)
+    return runs[-1] if runs else None
+
+
+def table_path(spark: SparkSession, root: str, table: str) -> str:
+    """Where the current published run keeps ``table`` (e.g. ``profiles``)."""
+    run = current_run(spark, root)
+    if run is None:
+        raise InputError(
+            f"nothing is published under {root}: run the job first", code="no_published_run"
+        )
+    return f"{root.rstrip('/')}/{run.run_dir}/{table}"
+
+
+def next_run_dir(spark: SparkSession, root: str, run_id: str) -> tuple[int, str]:
+    """(sequence number, folder relative to root) for a new run; never an existing folder."""
+    current = current_run(spark, root)
+    seq = (current.seq if current else 0) + 1
+    return seq, f"{RUNS}/{seq:08d}-{run_id}"
+
+
+def publish(spark: SparkSession, root: str, seq: int, run_id: str, run_dir: str) -> None:
+    """Publish a completely written run folder by creating its pointer (one atomic step)."""
+    root = root.rstrip("/")
+    fs = FileSystem(spark, root)
+    content = json.dumps({"seq": seq, "run_id": run_id, "run_dir": run_dir})
+    temporary = f"{root}/{PUBLISHED}/.{seq:08d}.{uuid.uuid4().hex}.tmp"
+    fs.write_text(temporary, content)
+    if not fs.rename(temporary, f"{root}/{PUBLISHED}/{seq:08d}.json"):
+        fs.delete(temporary)
+        raise InputError(
+            f"another run published sequence {seq} under {root} while this one ran; "
+            "runs on one output path must not overlap: re-run",
+            code="concurrent_publish",
+        )
+
+
+def apply_retention(spark: SparkSession, root: str, keep: int) -> list[str]:
+    """Delete run folders that are neither among the last ``keep`` published runs nor newer."""
+    root = root.rstrip("/")
+    fs = FileSystem(spark, root)
+    published = published_runs(spark, root)
+    keep_dirs = {r.run_dir for r in published[-keep:]}
+    newest = published[-1].seq if published else 0
+    removed = []
+    for name in fs.list_names(f"{root}/{RUNS}"):
+        seq = int(name.split("-", 1)[0]) if name.split("-", 1)[0].isdigit() else None
+        run_dir = f"{RUNS}/{name}"
+        if seq is not None and seq <= newest and run_dir not in keep_dirs:
+            fs.delete(f"{root}/{run_dir}")
+            removed.append(run_dir)
+    return removed
+
+
+def read_previous(spark: SparkSession, root: str) -> PreviousState | None:
+    run = current_run(spark, root)
+    if run is None:
+        return None
+    base = f"{root.rstrip('/')}/{run.run_dir}"
+    return PreviousState(
+        run=run,
+        records=spark.read.parquet(f"{base}/records"),
+        record_map=spark.read.parquet(f"{base}/record_map"),
+        profiles=spark.read.parquet(f"{base}/profiles"),
+        merge_log=spark.read.parquet(f"{base}/merge_log"),
+    )

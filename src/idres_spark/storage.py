@@ -1,0 +1,52 @@
+"""The few Hadoop FileSystem calls publishing needs: local disk, HDFS, S3A, ABFS alike.
+
+Spark's own JVM does the work, so paths mean the same to the writer as to Spark's readers.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import SparkSession
+
+
+class FileSystem:
+    def __init__(self, spark: SparkSession, root: str) -> None:
+        self._spark = spark
+        jvm = spark.sparkContext._jvm
+        self._path_cls = jvm.org.apache.hadoop.fs.Path
+        conf = spark.sparkContext._jsc.hadoopConfiguration()
+        self._fs = self._path_cls(root).getFileSystem(conf)
+
+    def _path(self, text: str):
+        return self._path_cls(text)
+
+    def exists(self, text: str) -> bool:
+        return bool(self._fs.exists(self._path(text)))
+
+    def delete(self, text: str) -> None:
+        if self.exists(text):
+            self._fs.delete(self._path(text), True)
+
+    def mkdirs(self, text: str) -> None:
+        self._fs.mkdirs(self._path(text))
+
+    def rename(self, src: str, dst: str) -> bool:
+        """Rename to a path that does not exist yet; False when the destination exists."""
+        self._fs.mkdirs(self._path(dst).getParent())
+        return bool(self._fs.rename(self._path(src), self._path(dst)))
+
+    def list_names(self, text: str) -> list[str]:
+        if not self.exists(text):
+            return []
+        return sorted(str(s.getPath().getName()) for s in self._fs.listStatus(self._path(text)))
+
+    def write_text(self, text: str, content: str) -> None:
+        stream = self._fs.create(self._path(text), True)
+        try:
+            stream.write(bytearray(content.encode("utf-8")))
+        finally:
+            stream.close()
+
+    def read_text(self, text: str) -> str:
+        """A small text file's content (pointer files), read through Spark."""
+        rows = self._spark.read.option("wholetext", "true").text(text).collect()
+        return rows[0].value if rows else ""
