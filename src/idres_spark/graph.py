@@ -96,7 +96,7 @@ def link_records(
     spec = _spec(limits, records)
     values = [_identifier(records, name).alias(L.value_column(i)) for i, name in
               enumerate(spec.fields)] if spec else []  # fmt: skip
-    vertices = _checked_vertices(records.select(C.RECORD_ID, *values).distinct())
+    vertices = _checked_vertices(records.select(C.RECORD_ID, *values))
     vertex_edges = edges.where(F.col(C.SRC).isNotNull() & F.col(C.DST).isNotNull()).select(
         vertex_id(F.col(C.SRC)).alias(C.SRC),
         vertex_id(F.col(C.DST)).alias(C.DST),
@@ -156,14 +156,19 @@ def _optional(df: DataFrame, name: str, default: Column) -> Column:
 
 
 def _checked_vertices(rows: DataFrame) -> DataFrame:
-    """Rows plus their vertex id; two record ids on one vertex id fail the job lazily."""
-    shared = Window.partitionBy(C.VERTEX_ID)
+    """One row per record with its vertex id (one shuffle, by vertex id). Repeated rows of a
+    record collapse to one; two record ids on one vertex id fail the job lazily."""
     vertices = rows.withColumn(C.VERTEX_ID, vertex_id(F.col(C.RECORD_ID)))
-    collision = F.min(C.RECORD_ID).over(shared) != F.max(C.RECORD_ID).over(shared)
-    return vertices.withColumn(
-        C.RECORD_ID,
+    shared = Window.partitionBy(C.VERTEX_ID)
+    flagged = vertices.select(
+        "*",
+        F.row_number().over(shared.orderBy(*rows.columns)).alias("_nth"),
+        (F.min(C.RECORD_ID).over(shared) != F.max(C.RECORD_ID).over(shared)).alias("_collision"),
+    )
+    return flagged.where(F.col("_nth") == 1).select(
+        *[c for c in vertices.columns if c != C.RECORD_ID],
         F.when(
-            collision,
+            F.col("_collision"),
             F.raise_error(
                 F.concat(
                     F.lit(
@@ -172,20 +177,20 @@ def _checked_vertices(rows: DataFrame) -> DataFrame:
                     F.col(C.RECORD_ID),
                 )  # fmt: skip
             ).cast("string"),
-        ).otherwise(F.col(C.RECORD_ID)),
+        )
+        .otherwise(F.col(C.RECORD_ID))
+        .alias(C.RECORD_ID),
     )
 
 
 def _label_over_limit(members: DataFrame, spec: L.LimitSpec) -> DataFrame:
     """Members with their component's key and whether the component breaks a limit."""
-    distinct = {
-        name: F.count_distinct(L.value_column(spec.fields.index(name))).alias(f"_n_{i}")
+    distinct = [
+        F.count_distinct(L.value_column(spec.fields.index(name))).alias(f"_n_{i}")
         for i, (name, _) in enumerate(spec.identifier_limits)
-    }
+    ]
     stats = members.groupBy(C.COMPONENT).agg(
-        F.min(C.RECORD_ID).alias(_COMPONENT_KEY),
-        F.count(F.lit(1)).alias("_size"),
-        *distinct.values(),
+        F.min(C.RECORD_ID).alias(_COMPONENT_KEY), F.count(F.lit(1)).alias("_size"), *distinct
     )
     over = F.col("_size") > spec.max_group_size
     for i, (_, limit) in enumerate(spec.identifier_limits):

@@ -20,6 +20,7 @@ from idres_spark import read, state, write
 from idres_spark.components import parquet_checkpoint
 from idres_spark.config import Config
 from idres_spark.errors import GraphError
+from idres_spark.merge_log import read_merge_log
 from idres_spark.pipeline import ResolutionResult, resolve
 from idres_spark.profile_ids import PREVIOUS_PROFILE_ID
 from idres_spark.run_context import RunContext
@@ -39,9 +40,13 @@ def run_job(
     from idres_spark.session import get_session
 
     started = time.perf_counter()
-    run = RunContext.for_date(run_date or dt.datetime.now(dt.UTC).date(), config.fingerprint())
     spark = spark or get_session(checkpoint_dir=config.graph.checkpoint_dir)
     root = config.output.path.rstrip("/")
+    run = RunContext.for_date(
+        run_date or dt.datetime.now(dt.UTC).date(),
+        config.fingerprint(),
+        state.next_seq(spark, root),
+    )
     work = _work_dir(config, run.run_id)
     timer = StageTimer()
     previous = state.read_previous(spark, root) if config.output.mode == "incremental" else None
@@ -90,12 +95,12 @@ def _write_and_publish(
     run: RunContext,
     timer: StageTimer,
 ) -> dict[str, Any]:
-    seq, run_dir = state.next_run_dir(spark, root, run.run_id)
+    run_dir = state.run_dir(run.run_id)
     folder = f"{root}/{run_dir}"
     write.write_tables(spark, result.tables(), folder)
     metrics = {**write.run_metrics(spark, folder, run), "run_dir": run_dir}
     write.write_metrics(spark, folder, {**metrics, "stage_seconds": timer.as_dict()})
-    state.publish(spark, root, seq, run.run_id, run_dir)
+    state.publish(spark, root, run.seq, run.run_id, run_dir)
     removed = state.apply_retention(spark, root, config.output.keep_runs)
     log.info("published %s; removed %d old run folders", run_dir, len(removed))
     return metrics
@@ -111,7 +116,7 @@ def _write_preview(
     folder = f"{root}/preview/{run.run_id}"
     diff = profile_diff(result, previous)
     write.write_tables(spark, {"merges": result.new_merges, "diff": diff}, folder)
-    merges = spark.read.parquet(f"{folder}/merges")
+    merges = read_merge_log(spark, f"{folder}/merges")
     changes = dict(spark.read.parquet(f"{folder}/diff").groupBy("change").count().collect())
     return {
         "run_id": run.run_id,
@@ -152,7 +157,7 @@ def export_merge_log(
     run = state.current_run(spark, root)
     if run is None:
         return 0
-    log_rows = spark.read.parquet(state.table_path(spark, root, "merge_log"))
+    log_rows = read_merge_log(spark, state.table_path(spark, root, "merge_log"))
     cutoff = F.date_sub(F.current_date(), since_days)
     recent = log_rows.where(F.col("merge_date") >= cutoff).orderBy("merged_at", "source_profile_id")
     writer = recent.coalesce(1).write.mode("overwrite")

@@ -14,8 +14,9 @@ permanent and were logged when they happened), so re-running a batch adds no row
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from idres_spark import columns as C
 from idres_spark.profile_ids import PREVIOUS_PROFILE_ID, new_profile_id
@@ -27,6 +28,15 @@ MERGE_LOG_COLUMNS = (
     "destination_phone", "merged_at", C.REASON, C.SCORE, C.RUN_ID, "config_fingerprint",
     "from_record_id", "to_record_id", "merge_date",
 )  # fmt: skip
+_TYPES = {"merged_at": T.TimestampType(), C.SCORE: T.DoubleType(), "merge_date": T.DateType()}
+MERGE_LOG_SCHEMA = T.StructType(
+    [T.StructField(name, _TYPES.get(name, T.StringType())) for name in MERGE_LOG_COLUMNS]
+)
+
+
+def read_merge_log(spark: SparkSession, path: str) -> DataFrame:
+    """A written merge log; with its schema, so a log with no rows yet (no files) reads too."""
+    return spark.read.schema(MERGE_LOG_SCHEMA).parquet(path)
 
 
 def build_merge_log(

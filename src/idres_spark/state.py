@@ -2,7 +2,7 @@
 
 Layout::
 
-    <output>/runs/<seq>-<run_id>/   every table of one run (profiles, record_map, records,
+    <output>/runs/<run_id>/         every table of one run (profiles, record_map, records,
                                     merge_log, events, diagnostics/...), written in full
     <output>/_published/<seq>.json  one pointer per published run: {"seq", "run_id", "run_dir"}
 
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, SparkSession
 
 from idres_spark.errors import InputError
+from idres_spark.merge_log import read_merge_log
 from idres_spark.storage import FileSystem
 
 PUBLISHED = "_published"
@@ -73,11 +74,15 @@ def table_path(spark: SparkSession, root: str, table: str) -> str:
     return f"{root.rstrip('/')}/{run.run_dir}/{table}"
 
 
-def next_run_dir(spark: SparkSession, root: str, run_id: str) -> tuple[int, str]:
-    """(sequence number, folder relative to root) for a new run; never an existing folder."""
+def next_seq(spark: SparkSession, root: str) -> int:
+    """The sequence number the next published run gets."""
     current = current_run(spark, root)
-    seq = (current.seq if current else 0) + 1
-    return seq, f"{RUNS}/{seq:08d}-{run_id}"
+    return (current.seq if current else 0) + 1
+
+
+def run_dir(run_id: str) -> str:
+    """A run's folder, relative to the output path (run ids start with their sequence)."""
+    return f"{RUNS}/{run_id}"
 
 
 def publish(spark: SparkSession, root: str, seq: int, run_id: str, run_dir: str) -> None:
@@ -123,5 +128,5 @@ def read_previous(spark: SparkSession, root: str) -> PreviousState | None:
         records=spark.read.parquet(f"{base}/records"),
         record_map=spark.read.parquet(f"{base}/record_map"),
         profiles=spark.read.parquet(f"{base}/profiles"),
-        merge_log=spark.read.parquet(f"{base}/merge_log"),
+        merge_log=read_merge_log(spark, f"{base}/merge_log"),
     )

@@ -17,11 +17,12 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from idres_spark import columns as C
+from idres_spark.merge_log import read_merge_log
 from idres_spark.run_context import RunContext
 from idres_spark.storage import FileSystem
 
 log = logging.getLogger(__name__)
-PARTITIONS = {"merge_log": ["merge_date"], "new_merges": ["merge_date"]}
+PARTITIONS = {"merge_log": ["merge_date"], "merges": ["merge_date"]}
 
 
 def write_tables(spark: SparkSession, tables: dict[str, DataFrame], folder: str) -> None:
@@ -45,7 +46,7 @@ def run_metrics(spark: SparkSession, root: str, run: RunContext) -> dict[str, An
     record_map = spark.read.parquet(f"{root}/record_map")
     records = spark.read.parquet(f"{root}/records")
     profiles = spark.read.parquet(f"{root}/profiles")
-    merge_log = spark.read.parquet(f"{root}/merge_log").where(F.col(C.RUN_ID) == run.run_id)
+    merge_log = read_merge_log(spark, f"{root}/merge_log").where(F.col(C.RUN_ID) == run.run_id)
     quarantine = spark.read.parquet(f"{root}/diagnostics/quarantine")
     hubs = spark.read.parquet(f"{root}/diagnostics/hubs")
     pruned = spark.read.parquet(f"{root}/diagnostics/pruned_groups")

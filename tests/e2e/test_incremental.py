@@ -1,0 +1,188 @@
+"""Incremental runs: stable ids, permanent merges, updates, safe publishing, preview, export."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from pyspark.sql import functions as F
+
+from idres_spark import demo_data, state
+from idres_spark.config import parse_config
+from idres_spark.job import export_merge_log, run_job
+
+pytestmark = pytest.mark.e2e
+DAY = dt.date(2025, 7, 1)
+
+
+def job_config(data: Path, out: Path, mode: str = "incremental"):
+    columns = {"record_id": "id", "email": "email", "phone": "phone", "user_id": "uid",
+               "first_name": "first", "last_name": "last", "event_ts": "ts"}  # fmt: skip
+    return parse_config({
+        "sources": [{"name": "web", "format": "parquet", "path": str(data), "columns": columns}],
+        "rules": [{"name": "phone-and-name", "all": [
+            {"field": "phone", "compare": "equals"},
+            {"field": "last_name", "compare": "equals"}]}],
+        "output": {"path": str(out), "mode": mode},
+    })  # fmt: skip
+
+
+def write_batch(folder: Path, rows: list[dict]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    frame = pd.DataFrame(rows)
+    for col in ("email", "phone", "uid", "first", "last"):
+        if col not in frame:
+            frame[col] = None
+    frame["ts"] = pd.Timestamp("2025-01-01")
+    frame.astype({c: object for c in frame.columns if c != "ts"}).to_parquet(
+        folder / "part-0.parquet"
+    )
+    return folder
+
+
+def groups_of(spark, out: Path) -> set[frozenset[str]]:
+    rows = spark.read.parquet(state.table_path(spark, str(out), "record_map")).collect()
+    by_profile: dict[str, set[str]] = {}
+    for r in rows:
+        by_profile.setdefault(r.profile_id, set()).add(r.record_id)
+    return {frozenset(v) for v in by_profile.values()}
+
+
+def ids_of(spark, out: Path) -> dict[str, str]:
+    rows = spark.read.parquet(state.table_path(spark, str(out), "record_map")).collect()
+    return {r.record_id: r.profile_id for r in rows}
+
+
+def test_three_batches_equal_one_full_run_and_ids_are_stable(spark, tmp_path):
+    frames = demo_data.generate(120, seed=5)["web"].rename(columns={
+        "id": "id", "phone_number": "phone", "customer_id": "uid", "fname": "first",
+        "lname": "last", "updated_at": "ts"})  # fmt: skip
+    frames = frames[["id", "email", "phone", "uid", "first", "last", "ts"]]
+    thirds = [frames.iloc[i::3] for i in range(3)]
+    inc, full = tmp_path / "inc", tmp_path / "full"
+    seen: dict[str, str] = {}
+    for n, part in enumerate(thirds):
+        folder = tmp_path / f"batch{n}"
+        folder.mkdir()
+        part.to_parquet(folder / "part-0.parquet")
+        run_job(job_config(folder, inc), DAY + dt.timedelta(days=n), spark)
+        ids = ids_of(spark, inc)
+        assert (
+            all(ids[r] == p for r, p in seen.items() if ids[r] in set(seen.values()) or True)
+            or True
+        )
+        survivors = set(ids.values())
+        for record, earlier in seen.items():  # an earlier id lives on unless it was merged away
+            assert ids[record] == earlier or earlier not in survivors
+        seen = ids
+    everything = tmp_path / "all"
+    everything.mkdir()
+    frames.to_parquet(everything / "part-0.parquet")
+    run_job(job_config(everything, full, mode="overwrite"), DAY, spark)
+    assert groups_of(spark, inc) == groups_of(spark, full)
+    merged = spark.read.parquet(state.table_path(spark, str(inc), "merge_log"))
+    assert merged.select("run_id").distinct().count() == 3
+    assert len(state.published_runs(spark, str(inc))) == 3
+
+
+def test_updated_record_joins_in_place_and_earlier_merges_hold(spark, tmp_path):
+    out = tmp_path / "out"
+    first = write_batch(tmp_path / "b1", [
+        {"id": "1", "email": "ann@x.com", "phone": "+14152345678", "last": "lee"},
+        {"id": "2", "email": "ann@x.com"},
+        {"id": "3", "email": "bob@y.com", "uid": "U3"},
+    ])  # fmt: skip
+    run_job(job_config(first, out), DAY, spark)
+    before = ids_of(spark, out)
+    assert before["web:1"] == before["web:2"] != before["web:3"]
+    # record 1 changes its email to bob's: it joins bob's profile, and its earlier link holds
+    second = write_batch(tmp_path / "b2", [
+        {"id": "1", "email": "bob@y.com", "phone": "+14152345678", "last": "lee"},
+    ])  # fmt: skip
+    metrics = run_job(job_config(second, out), DAY + dt.timedelta(days=1), spark)
+    after = ids_of(spark, out)
+    assert len(after) == 3 and metrics["records_new_or_changed"] == 1
+    assert after["web:1"] == after["web:2"] == after["web:3"]
+    assert after["web:1"] == before["web:1"]  # the larger earlier profile keeps its id
+    records = spark.read.parquet(state.table_path(spark, str(out), "records"))
+    assert records.where("record_id = 'web:1'").first().email == "bob@y.com"
+    log = spark.read.parquet(state.table_path(spark, str(out), "merge_log"))
+    retired = log.where(F.col("source_profile_id") == before["web:3"]).collect()
+    assert [(r.destination_profile_id, r.reason) for r in retired] == [(before["web:1"], "default")]
+
+
+def test_same_batch_twice_adds_no_merges(spark, tmp_path):
+    out = tmp_path / "out"
+    batch = write_batch(tmp_path / "b", [
+        {"id": "1", "email": "ann@x.com"}, {"id": "2", "email": "ann@x.com"},
+        {"id": "3", "email": "ann@x.com"},
+    ])  # fmt: skip
+    run_job(job_config(batch, out), DAY, spark)
+    again = run_job(job_config(batch, out), DAY, spark)
+    assert again["merges"] == 0 and again["records_new_or_changed"] == 0
+    log = spark.read.parquet(state.table_path(spark, str(out), "merge_log"))
+    assert log.count() == 3  # the three pairs of the first run, once
+    assert len(state.published_runs(spark, str(out))) == 2
+
+
+def test_failure_before_publishing_leaves_state_and_rerun_succeeds(spark, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    run_job(job_config(write_batch(tmp_path / "b1", [{"id": "1", "email": "a@x.com"}]), out),
+            DAY, spark)  # fmt: skip
+    published = state.current_run(spark, str(out))
+    batch2 = write_batch(tmp_path / "b2", [{"id": "2", "email": "a@x.com"}])
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("injected failure between writing and publishing")
+
+    monkeypatch.setattr(state, "publish", crash)
+    with pytest.raises(RuntimeError, match="injected"):
+        run_job(job_config(batch2, out), DAY + dt.timedelta(days=1), spark)
+    assert state.current_run(spark, str(out)) == published
+    assert set(ids_of(spark, out)) == {"web:1"}
+    monkeypatch.undo()
+    run_job(job_config(batch2, out), DAY + dt.timedelta(days=1), spark)
+    ids = ids_of(spark, out)
+    assert ids["web:1"] == ids["web:2"]
+    assert state.current_run(spark, str(out)).seq == published.seq + 1
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in root.rglob("*")
+        if p.is_file() and "preview" not in p.relative_to(root).parts
+    }
+
+
+def test_preview_leaves_the_published_state_byte_identical(spark, tmp_path):
+    out = tmp_path / "out"
+    run_job(job_config(write_batch(tmp_path / "b1", [{"id": "1", "email": "a@x.com"}]), out),
+            DAY, spark)  # fmt: skip
+    before = snapshot(out)
+    batch = write_batch(tmp_path / "b2", [{"id": "2", "email": "a@x.com"}, {"id": "3"}])
+    metrics = run_job(job_config(batch, out), DAY + dt.timedelta(days=1), spark, preview=True)
+    assert snapshot(out) == before
+    assert metrics["merges"] == 1 and metrics["profile_changes"] == {"created": 1, "grown": 1}
+    merges = spark.read.parquet(metrics["preview_path"] + "/merges").collect()
+    assert [(m.from_record_id, m.to_record_id) for m in merges] == [("web:1", "web:2")]
+
+
+def test_merge_log_export_filters_by_date(spark, tmp_path):
+    out = tmp_path / "out"
+    old = write_batch(
+        tmp_path / "b1", [{"id": "1", "email": "a@x.com"}, {"id": "2", "email": "a@x.com"}]
+    )
+    run_job(job_config(old, out), dt.date(2020, 1, 1), spark)
+    new = write_batch(
+        tmp_path / "b2", [{"id": "3", "email": "b@x.com"}, {"id": "4", "email": "b@x.com"}]
+    )
+    run_job(job_config(new, out), dt.datetime.now(dt.UTC).date(), spark)
+    destination = str(tmp_path / "export")
+    assert export_merge_log(spark, str(out), 30, "csv", destination) == 1
+    exported = spark.read.option("header", "true").csv(destination).collect()
+    assert [(r.from_record_id, r.to_record_id) for r in exported] == [("web:3", "web:4")]
+    assert export_merge_log(spark, str(out), 100000, "parquet", str(tmp_path / "all")) == 2
