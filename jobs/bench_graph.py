@@ -5,7 +5,8 @@
         closing link, ~1% of them holding two user ids; one star of --star leaves through one
         phone; optionally a chain of --chain records), write them to Parquet, then time
         ``graph.link_records`` with the native engine and the limits (max_group_size 50,
-        identifier_limits {user_id: 1}) until groups and pruned groups are materialized.
+        identifier_limits {user_id: 1}) until groups and pruned groups are materialized;
+        --baseline also times the same graph without limits (components only).
 
 The data are written and read back first, so generation is not timed. Prints wall seconds per
 size, the components engine's rounds, the split components and the growth ratio between the
@@ -131,7 +132,7 @@ def generate(spark, folder: str, edges: int, star: int, chain: int, seed: int) -
     )
 
 
-def bench_once(spark, folder: str, max_group_size: int) -> dict[str, float]:
+def bench_once(spark, folder: str, max_group_size: int, with_limits: bool = True) -> dict:
     from pyspark.sql import functions as F
 
     from idres_spark import graph
@@ -146,7 +147,9 @@ def bench_once(spark, folder: str, max_group_size: int) -> dict[str, float]:
     logging.getLogger("idres_spark.components").setLevel(logging.INFO)
     limits = LimitsConfig(max_group_size=max_group_size, identifier_limits={"user_id": 1})
     start = time.perf_counter()
-    linked = graph.link_records(records, edges, GraphConfig(backend="native"), limits=limits)
+    linked = graph.link_records(
+        records, edges, GraphConfig(backend="native"), limits=limits if with_limits else None
+    )
     linked_at = time.perf_counter()
     groups = spark_checkpoint(linked.groups)  # what pipeline.resolve's materialize does
     pruned = linked.pruned_groups.agg(
@@ -169,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--shuffle-partitions", default="8")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--baseline", action="store_true", help="also time it without limits")
     args = parser.parse_args(argv)
     from idres_spark.session import build_local_session
 
@@ -182,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
         load = os.getloadavg()[0]
         result = bench_once(spark, folder, args.max_group_size)
         results.append(result)
+        if args.baseline:  # the same graph without limits: components and group keys only
+            plain = bench_once(spark, folder, args.max_group_size, with_limits=False)
+            print(f"  without limits {plain['seconds']:.1f}s (rounds {plain['rounds']}, "
+                  f"largest group {plain['largest_group']:,})", flush=True)  # fmt: skip
         print(
             f"edges {result['edges']:>10,}  records {result['records']:>10,}  "
             f"{result['seconds']:7.1f}s (link_records {result['link_records']:.1f}s, "

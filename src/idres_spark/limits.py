@@ -112,9 +112,7 @@ def split_component(records: pd.DataFrame, edges: pd.DataFrame, spec: LimitSpec)
     codes = [pd.factorize(records[value_column(i)], sort=True)[0] for i in range(len(spec.fields))]
     hub, through = _hub_weight(codes, lo, hi, n)
     degree = np.bincount(lo, minlength=n) + np.bincount(hi, minlength=n)
-    order = np.lexsort(
-        (hi, lo, np.maximum(degree[lo], degree[hi]), hub, -score, priority)
-    )  # fmt: skip
+    order = np.lexsort((hi, lo, np.maximum(degree[lo], degree[hi]), hub, -score, priority))
     result = greedy(n, lo[order], hi[order], priority[order] < 0, codes, spec)
     cut = order[result.cut]
     part_size = np.bincount(result.part, minlength=n)
@@ -183,6 +181,8 @@ def _hub_weight(codes: list[np.ndarray], lo: np.ndarray, hi: np.ndarray, n: int)
 
 def _centre_values(records, spec, through, ends) -> list[dict]:
     """The identifier values most cut links went through (raw; the caller masks them)."""
+    if not spec.fields:
+        return []
     names, values = [], []
     for i, name in enumerate(spec.fields):
         chosen = ends[through == i]

@@ -196,6 +196,17 @@ def test_reruns_on_reshuffled_input_are_identical(spark, make_records):
     )
 
 
+def test_two_record_ids_on_one_vertex_id_stop_the_job(spark, make_records, monkeypatch):
+    from pyspark.sql import functions as F
+
+    from idres_spark import graph
+
+    monkeypatch.setattr(graph, "vertex_id", F.length)  # "a:1" and "b:2" collide
+    rows = [{"record_id": "a:1"}, {"record_id": "b:2"}]
+    with pytest.raises(Exception, match="GRAPH_VERTEX_ID_COLLISION"):
+        run(spark, make_records, rows, [edge("a:1", "b:2")]).groups.collect()
+
+
 # --- the greedy without Spark ----------------------------------------------------------------
 
 
@@ -283,7 +294,7 @@ def breaks_limits(members, rows_by_id, size, limits) -> bool:
     )
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
 @given(case=cases())
 def test_property_groups_fit_refine_components_and_are_deterministic(spark, make_records, case):
     rows, edges, size, limits, rerun = case

@@ -231,7 +231,7 @@ def test_alias_of_a_typo_and_chains_end_in_the_surviving_record(spark, make_reco
     ]
     assert no_merge.count() == 0
     # every group has one record that is no transformation's source: the survivor
-    groups = graph.link_records(records, edges, GraphConfig(backend="native"))
+    groups = graph.link_records(records, edges, GraphConfig(backend="native")).groups
     by_group: dict[str, set[str]] = {}
     for row in groups.collect():
         by_group.setdefault(row.group_key, set()).add(row.record_id)
