@@ -39,7 +39,8 @@ ROUTED_EVENT_COLUMNS = (
     EVENT_ID, C.RECORD_ID, C.PROFILE_ID, C.SOURCE, C.SOURCE_RECORD_ID, EVENT_TYPE, CHANNEL,
     C.EVENT_TS, CARRIED, C.REASON,
 )  # fmt: skip
-UNREACHABLE_SOURCE = "unreachable_source"  # the transform stage's edge column
+from idres_spark.schemas import UNREACHABLE_SOURCE  # noqa: E402  (the edge column)
+
 _HELD = "_held"
 
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from idres_spark import columns as C
 from idres_spark.normalize import NORMALIZED_COLUMNS
 from idres_spark.run_context import RunContext
+from idres_spark.schemas import EDGE_SCHEMA, UNREACHABLE_SOURCE
 
 PERMANENT_PRIORITY = -1
 PERMANENT_REASON = "earlier_run"
@@ -55,18 +55,8 @@ def combine_records(
 
 def permanent_edges(previous_map: DataFrame | None, spark) -> DataFrame:
     """``src, dst, reason, priority, score, unreachable_source`` joining earlier profiles."""
-    schema = T.StructType(
-        [
-            T.StructField(C.SRC, T.StringType()),
-            T.StructField(C.DST, T.StringType()),
-            T.StructField(C.REASON, T.StringType()),
-            T.StructField(C.PRIORITY, T.LongType()),
-            T.StructField(C.SCORE, T.DoubleType()),
-            T.StructField("unreachable_source", T.BooleanType()),
-        ]
-    )
     if previous_map is None:
-        return spark.createDataFrame([], schema)
+        return spark.createDataFrame([], EDGE_SCHEMA)
     anchors = previous_map.groupBy(C.PROFILE_ID).agg(F.min(C.RECORD_ID).alias("_anchor"))
     return (
         previous_map.join(anchors, C.PROFILE_ID)
@@ -77,6 +67,6 @@ def permanent_edges(previous_map: DataFrame | None, spark) -> DataFrame:
             F.lit(PERMANENT_REASON).alias(C.REASON),
             F.lit(PERMANENT_PRIORITY).cast("long").alias(C.PRIORITY),
             F.lit(1.0).alias(C.SCORE),
-            F.lit(False).alias("unreachable_source"),
+            F.lit(False).alias(UNREACHABLE_SOURCE),
         )
     )

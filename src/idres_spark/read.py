@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from idres_spark import columns as C
-from idres_spark.config import Config, SourceConfig
+from idres_spark.config import Config, EventsConfig, SourceConfig
 from idres_spark.errors import InputError
 
 CANONICAL_STRING_FIELDS = (
@@ -27,27 +27,27 @@ _RAW_TS = "_event_ts_raw"
 _REASON = "_reason"
 
 
+def _open(spark: SparkSession, spec: SourceConfig | EventsConfig, what: str) -> DataFrame:
+    """Open one input with its reader and options; errors name the input and the fix."""
+    try:
+        if spec.format == "table":
+            return spark.table(str(spec.table))
+        reader = spark.read.options(**{k: str(v) for k, v in spec.options.items()})
+        if spec.format == "csv":
+            reader = reader.option("header", str(spec.options.get("header", True)).lower())
+        return reader.format(spec.format).load(spec.path)
+    except Exception as exc:  # Spark raises AnalysisException and friends
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(
+            f"{what}: cannot read {spec.format} at {spec.table or spec.path}: {first}. "
+            "Check the path/table exists and `format:` matches the files.",
+            code="source_unreadable",
+        ) from None
+
+
 def load_sources(spark: SparkSession, config: Config) -> dict[str, DataFrame]:
-    """Open every source with its reader and options; errors name the source and the fix."""
-    frames: dict[str, DataFrame] = {}
-    for source in config.sources:
-        try:
-            if source.format == "table":
-                frames[source.name] = spark.table(str(source.table))
-                continue
-            reader = spark.read.options(**{k: str(v) for k, v in source.options.items()})
-            if source.format == "csv":
-                reader = reader.option("header", str(source.options.get("header", True)).lower())
-            frames[source.name] = reader.format(source.format).load(source.path)
-        except Exception as exc:  # Spark raises AnalysisException and friends
-            where = source.table or source.path
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise InputError(
-                f"source '{source.name}': cannot read {source.format} at {where}: {first}. "
-                "Check the path/table exists and `format:` matches the files.",
-                code="source_unreadable",
-            ) from None
-    return frames
+    """Every source as its raw frame, by source name."""
+    return {s.name: _open(spark, s, f"source '{s.name}'") for s in config.sources}
 
 
 def load_events(spark: SparkSession, config: Config) -> DataFrame | None:
@@ -56,20 +56,7 @@ def load_events(spark: SparkSession, config: Config) -> DataFrame | None:
     spec = config.events
     if spec is None:
         return None
-    try:
-        if spec.format == "table":
-            df = spark.table(str(spec.table))
-        else:
-            reader = spark.read.options(**{k: str(v) for k, v in spec.options.items()})
-            if spec.format == "csv":
-                reader = reader.option("header", str(spec.options.get("header", True)).lower())
-            df = reader.format(spec.format).load(spec.path)
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(
-            f"events: cannot read {spec.format} at {spec.table or spec.path}: {first}",
-            code="source_unreadable",
-        ) from None
+    df = _open(spark, spec, "events")
     wanted = {k: v for k, v in spec.columns.model_dump().items() if v is not None}
     missing = {k: v for k, v in wanted.items() if v not in df.columns}
     if missing:

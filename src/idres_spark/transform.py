@@ -47,11 +47,11 @@ from idres_spark import columns as C
 from idres_spark.config import TransformationsConfig
 from idres_spark.masking import mask_value
 from idres_spark.normalizers import email_domain, strip_alias_tag
+from idres_spark.schemas import EDGE_SCHEMA, UNREACHABLE_SOURCE
 
 TRANSFORM_PRIORITY = 0  # transformations are the strongest links (rules are 1..n)
 TYPO_MERGE = "email_typo_merge"
 ALIAS_MERGE = "email_alias_merge"
-UNREACHABLE_SOURCE = "unreachable_source"  # src merged because its own email is unreachable
 UNREACHABLE_STATUSES = ("bounced", "invalid")
 
 KNOWN_DOMAINS = (
@@ -63,16 +63,6 @@ KNOWN_DOMAINS = (
     "orange.fr", "free.fr", "libero.it", "btinternet.com", "qq.com", "163.com", "naver.com",
 )  # fmt: skip
 
-EDGE_SCHEMA = T.StructType(
-    [
-        T.StructField(C.SRC, T.StringType()),
-        T.StructField(C.DST, T.StringType()),
-        T.StructField(C.REASON, T.StringType()),
-        T.StructField(C.PRIORITY, T.LongType()),
-        T.StructField(C.SCORE, T.DoubleType()),
-        T.StructField(UNREACHABLE_SOURCE, T.BooleanType()),
-    ]
-)
 NO_MERGE_SCHEMA = T.StructType(
     [
         T.StructField("record_id_a", T.StringType()),
