@@ -186,3 +186,49 @@ def test_merge_log_export_filters_by_date(spark, tmp_path):
     exported = spark.read.option("header", "true").csv(destination).collect()
     assert [(r.from_record_id, r.to_record_id) for r in exported] == [("web:3", "web:4")]
     assert export_merge_log(spark, str(out), 100000, "parquet", str(tmp_path / "all")) == 2
+
+
+def test_events_are_rekeyed_and_unreachable_email_events_stay(spark, tmp_path):
+    batch = write_batch(tmp_path / "b", [
+        {"id": "1", "email": "ann@gmail.com", "phone": "+14152345678", "last": "lee"},
+        {"id": "2", "email": "anne@gmail.com", "phone": "+14152345678", "last": "kim"},
+    ])  # fmt: skip
+    frame = pd.read_parquet(batch / "part-0.parquet")
+    frame["status"] = ["valid", "bounced"]
+    frame.to_parquet(batch / "part-0.parquet")
+    events = tmp_path / "events"
+    events.mkdir()
+    pd.DataFrame({
+        "eid": ["e1", "e2", "e3", "e4"], "rid": ["2", "2", "1", "9"],
+        "type": ["opened", "purchase", "clicked", "opened"],
+        "chan": ["email", "pos", "Email", "email"], "at": pd.Timestamp("2025-02-01"),
+    }).to_parquet(events / "part-0.parquet")  # fmt: skip
+    config = job_config(batch, tmp_path / "out", mode="overwrite").model_dump()
+    config["sources"][0]["columns"]["email_status"] = "status"
+    config["transformations"] = {"email_typo_merge": True}
+    config["events"] = {
+        "format": "parquet",
+        "path": str(events),
+        "source_name": "web",
+        "columns": {
+            "event_id": "eid",
+            "source_record_id": "rid",
+            "event_type": "type",
+            "channel": "chan",
+            "event_ts": "at",
+        },
+    }
+    run_job(parse_config(config), DAY, spark)
+    out = str(tmp_path / "out")
+    routed = {
+        r.event_id: r for r in spark.read.parquet(state.table_path(spark, out, "events")).collect()
+    }
+    profile = ids_of(spark, tmp_path / "out")["web:1"]
+    assert ids_of(spark, tmp_path / "out")["web:2"] == profile  # bounced anne@ merged into ann@
+    assert (routed["e1"].carried, routed["e1"].reason, routed["e1"].profile_id) == (
+        False, "unreachable_email", None)  # fmt: skip
+    assert (routed["e2"].carried, routed["e2"].profile_id) == (True, profile)
+    assert (routed["e3"].carried, routed["e3"].profile_id) == (True, profile)
+    assert (routed["e4"].carried, routed["e4"].reason) == (False, "unknown_record")
+    profiles = spark.read.parquet(state.table_path(spark, out, "profiles")).collect()
+    assert [p.primary_email for p in profiles] == ["ann@gmail.com"]
