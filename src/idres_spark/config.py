@@ -374,11 +374,14 @@ class Config(_Model):
     def fingerprint(self) -> str:
         """A short stable hash of what decides the results (run ids, merge log).
 
-        Where outputs and checkpoints go does not change the results and is left out.
+        Where inputs, outputs and checkpoints live does not change the results: left out.
         """
         data = self.model_dump(mode="json")
-        data["output"].pop("path")
+        data.pop("output")
         data["graph"].pop("checkpoint_dir")
+        for source in data["sources"]:  # where the data sits is not how it is resolved
+            source.pop("path")
+            source.pop("table")
         text = json.dumps(data, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 

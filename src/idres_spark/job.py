@@ -154,9 +154,6 @@ def export_merge_log(
     spark: SparkSession, root: str, since_days: int, fmt: str, destination: str
 ) -> int:
     """Write the published merge log's rows of the last ``since_days`` days; returns rows."""
-    run = state.current_run(spark, root)
-    if run is None:
-        return 0
     log_rows = read_merge_log(spark, state.table_path(spark, root, "merge_log"))
     cutoff = F.date_sub(F.current_date(), since_days)
     recent = log_rows.where(F.col("merge_date") >= cutoff).orderBy("merged_at", "source_profile_id")

@@ -61,7 +61,7 @@ def build_merge_log(
         "destination_phone", merged_at.alias("merged_at"), C.REASON, C.SCORE,
         F.lit(run.run_id).alias(C.RUN_ID),
         F.lit(run.config_fingerprint).alias("config_fingerprint"),
-        "from_record_id", "to_record_id", F.to_date(merged_at).alias("merge_date"),
+        "from_record_id", "to_record_id", F.lit(run.run_ts.date()).alias("merge_date"),
     )  # fmt: skip
     return current
 

@@ -87,9 +87,11 @@ def resolve(
     with timer.stage("read+normalize"):
         batch, quarantine = read.canonicalize(sources, config)
         normalized = normalize.normalize_records(batch, config.normalization)
-        records = materialize(
-            history.combine_records(normalized, run, previous.records if previous else None)
-        )
+        records = history.combine_records(normalized, run, previous.records if previous else None)
+        if previous is not None and not previous.run.run_id.endswith(run.config_fingerprint[:8]):
+            # the rules changed since the published run: compare every pair again
+            records = records.withColumn(C.IS_NEW, F.lit(True))
+        records = materialize(records)
     with timer.stage("block+score+transform"):
         pairs, hubs = block.candidate_pairs(records, config)
         rule_edges = score.match_pairs(pairs, records, config).withColumn(

@@ -119,6 +119,8 @@ def get_session(app_name: str = "idres-spark", checkpoint_dir: str | None = None
     if os.environ.get("SPARK_MASTER") or _submitted_master():
         # launched by spark-submit: the master and resources come from there
         session = SparkSession.builder.appName(app_name).getOrCreate()
+        if session.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "10000") == "10000":
+            session.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "100000")
         if checkpoint_dir:
             session.sparkContext.setCheckpointDir(checkpoint_dir)
         return session

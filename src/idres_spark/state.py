@@ -2,13 +2,14 @@
 
 Layout::
 
-    <output>/runs/<run_id>/         every table of one run (profiles, record_map, records,
+    <output>/runs/<run_id>-<attempt>/  every table of one run (profiles, record_map, records,
                                     merge_log, events, diagnostics/...), written in full
     <output>/_published/<seq>.json  one pointer per published run: {"seq", "run_id", "run_dir"}
 
 A run writes its folder completely, then publishes it by creating the next pointer: a small
 file written under a temporary name and renamed to a name that does not exist yet, which is
-atomic on local disks and HDFS, and on S3-like stores the object appears whole or not at all.
+atomic on local disks and HDFS (on S3-like stores the pointer object appears whole, but two
+overlapping runs are not detected there: run one job per output path at a time).
 Readers take the pointer with the highest sequence number, so they always see a complete run;
 a run that fails before its pointer leaves the published state as it was. Old run folders are
 removed by retention (``output.keep_runs``); pointers are tiny and kept.
@@ -81,8 +82,9 @@ def next_seq(spark: SparkSession, root: str) -> int:
 
 
 def run_dir(run_id: str) -> str:
-    """A run's folder, relative to the output path (run ids start with their sequence)."""
-    return f"{RUNS}/{run_id}"
+    """A fresh folder for one attempt of a run, relative to the output path (run ids start
+    with their sequence; the suffix keeps a retried or overlapping attempt out of another's)."""
+    return f"{RUNS}/{run_id}-{uuid.uuid4().hex[:8]}"
 
 
 def publish(spark: SparkSession, root: str, seq: int, run_id: str, run_dir: str) -> None:

@@ -71,7 +71,8 @@ def test_run_twice_gives_identical_tables(spark, job_dir, capsys):
         b = spark.read.parquet(table_path(spark, str(second), table))
         assert a.count() > 0
         assert_df_equality(a, b, ignore_row_order=True, ignore_column_order=True)
-    metrics = json.loads((first / "runs" / run_id / "diagnostics" / "metrics.json").read_text())
+    (metrics_file,) = first.glob(f"runs/{run_id}-*/diagnostics/metrics.json")
+    metrics = json.loads(metrics_file.read_text())
     assert metrics["run_id"].startswith("000001-20250701-")
     assert metrics["records_in"] == metrics["records_resolved"] + metrics["quarantined"]
     assert not (first / "_work").exists()

@@ -18,14 +18,23 @@ pytestmark = pytest.mark.e2e
 DAY = dt.date(2025, 7, 1)
 
 
-def job_config(data: Path, out: Path, mode: str = "incremental"):
+PHONE_AND_NAME = [
+    {
+        "name": "phone-and-name",
+        "all": [
+            {"field": "phone", "compare": "equals"},
+            {"field": "last_name", "compare": "equals"},
+        ],
+    }
+]
+
+
+def job_config(data: Path, out: Path, mode: str = "incremental", rules=PHONE_AND_NAME):
     columns = {"record_id": "id", "email": "email", "phone": "phone", "user_id": "uid",
                "first_name": "first", "last_name": "last", "event_ts": "ts"}  # fmt: skip
     return parse_config({
         "sources": [{"name": "web", "format": "parquet", "path": str(data), "columns": columns}],
-        "rules": [{"name": "phone-and-name", "all": [
-            {"field": "phone", "compare": "equals"},
-            {"field": "last_name", "compare": "equals"}]}],
+        "rules": rules,
         "output": {"path": str(out), "mode": mode},
     })  # fmt: skip
 
@@ -232,3 +241,16 @@ def test_events_are_rekeyed_and_unreachable_email_events_stay(spark, tmp_path):
     assert (routed["e4"].carried, routed["e4"].reason) == (False, "unknown_record")
     profiles = spark.read.parquet(state.table_path(spark, out, "profiles")).collect()
     assert [p.primary_email for p in profiles] == ["ann@gmail.com"]
+
+
+def test_preview_of_a_new_rule_compares_records_already_in_the_state(spark, tmp_path):
+    out = tmp_path / "out"
+    batch = write_batch(tmp_path / "b", [
+        {"id": "1", "email": "ann@x.com", "phone": "+14152345678", "last": "lee"},
+        {"id": "2", "email": "a.lee@y.com", "phone": "+14152345678", "last": "lee"},
+    ])  # fmt: skip
+    run_job(job_config(batch, out, rules=[]), DAY, spark)
+    assert len(set(ids_of(spark, out).values())) == 2
+    metrics = run_job(job_config(batch, out), DAY + dt.timedelta(days=1), spark, preview=True)
+    assert metrics["merges_by_reason"] == {"phone-and-name": 1}
+    assert metrics["profile_changes"] == {"grown": 1, "merged": 1}
