@@ -13,19 +13,22 @@ Limits (``limits.max_group_size``, ``limits.identifier_limits``) are enforced in
    every limit keeps its smallest record id as group key and never touches Python: that is
    nearly every component.
 2. Only the over-limit components go, with their edges and their records' identifier values,
-   to one ``cogroup(...).applyInPandas`` keyed by component, which runs the deterministic
-   limit-aware greedy of :mod:`idres_spark.limits` (Kruskal with capacity: strongest links
-   first by priority, score, then links through the most shared identifier value and the
-   highest-degree records last; a link joins two parts only if the result fits). Permanent
-   links (``priority < 0``) are never cut, even when a part then breaks a limit.
+   to one ``cogroup(...).applyInPandas`` keyed by a hash of the component id (a batch of
+   components per pandas call, as many batches as shuffle partitions), which runs the
+   deterministic limit-aware greedy of :mod:`idres_spark.limits` (Kruskal with capacity:
+   strongest links first by priority, score, then links through the most shared identifier
+   value and the highest-degree records last; a link joins two parts only if the result
+   fits). Permanent links (``priority < 0``) are never cut, even when a part then breaks a
+   limit. A component's split does not depend on its batch.
 
 The split's output (record -> part, cut links, one summary per split component) is
 checkpointed once and read three times: split records' groups, ``diagnostics/pruned_groups``
 (:data:`PRUNED_GROUPS_SCHEMA`, identifier values masked with :func:`masking.mask_value`) and
 the cut links, which are removed from the edges the later stages see (``kept_edges``), so the
-merge log never shows a merge that did not happen. The over-limit side is one Python task per
-component: a 100k-record star is one pandas frame of 100k rows (seconds, some 100 MB). Nothing
-is collected to the driver. Same input, same config: same groups, cuts and diagnostics.
+merge log never shows a merge that did not happen. A component is never divided between
+Python calls: a 100k-record star is one pandas frame of 100k rows (about a second, some
+100 MB). Nothing is collected to the driver. Same input, same config: same groups, cuts and
+diagnostics.
 """
 
 from __future__ import annotations
@@ -69,7 +72,7 @@ PRUNED_GROUPS_SCHEMA = T.StructType(
     ]
 )
 
-_COMPONENT_KEY, _OVER = "_component_key", "_over_limit"
+_COMPONENT_KEY, _OVER, _BATCH = "_component_key", "_over_limit", "_batch"
 
 
 class LinkedRecords(NamedTuple):
@@ -199,23 +202,29 @@ def _label_over_limit(members: DataFrame, spec: L.LimitSpec) -> DataFrame:
 
 
 def _split(labelled: DataFrame, vertex_edges: DataFrame, spec: L.LimitSpec) -> DataFrame:
-    """The greedy of :mod:`idres_spark.limits` on each over-limit component."""
+    """The greedy of :mod:`idres_spark.limits` on the over-limit components, in batches keyed
+    by a hash of the component id (one pandas call per batch, not per component)."""
     values = [L.value_column(i) for i in range(len(spec.fields))]
-    over = labelled.where(F.col(_OVER)).select(C.COMPONENT, C.RECORD_ID, C.VERTEX_ID, *values)
-    # aliased: the edges' component must not be the records' column (same lineage)
-    ends = over.select(F.col(C.VERTEX_ID).alias(C.SRC), F.col(C.COMPONENT).alias(C.COMPONENT))
-    over_edges = vertex_edges.join(ends, C.SRC).select(
-        C.COMPONENT, C.SRC, C.DST, C.PRIORITY, C.SCORE
+    batch = F.pmod(F.xxhash64(C.COMPONENT), F.lit(_batches(labelled))).alias(_BATCH)
+    over = labelled.where(F.col(_OVER)).select(
+        batch, C.COMPONENT, C.RECORD_ID, C.VERTEX_ID, *values
     )
+    # aliased: the edges' batch must not be the records' column (same lineage)
+    ends = over.select(F.col(C.VERTEX_ID).alias(C.SRC), F.col(_BATCH).alias(_BATCH))
+    over_edges = vertex_edges.join(ends, C.SRC).select(_BATCH, C.SRC, C.DST, C.PRIORITY, C.SCORE)
 
-    def run(records, edges):  # one component; plain pandas from here on
-        return L.split_component(records, edges, spec)
+    def run(records, edges):  # plain pandas from here on
+        return L.split_components(records.drop(columns=_BATCH), edges, spec)
 
-    return (
-        over.groupBy(C.COMPONENT)
-        .cogroup(over_edges.groupBy(C.COMPONENT))
-        .applyInPandas(run, L.SPLIT_DDL)
-    )
+    return over.groupBy(_BATCH).cogroup(over_edges.groupBy(_BATCH)).applyInPandas(run, L.SPLIT_DDL)
+
+
+def _batches(df: DataFrame) -> int:
+    """As many batches as shuffle partitions (at least 1; 200 when that is not a number)."""
+    try:
+        return max(1, int(df.sparkSession.conf.get("spark.sql.shuffle.partitions") or 200))
+    except ValueError:  # e.g. "auto" on Databricks
+        return 200
 
 
 def _pruned_groups(split: DataFrame) -> DataFrame:

@@ -1,9 +1,9 @@
-"""Splitting one over-limit component: a deterministic, limit-aware greedy (plain pandas/numpy).
+"""Splitting over-limit components: a deterministic, limit-aware greedy (plain pandas/numpy).
 
 This is the Python half of the graph stage's limits (see :mod:`idres_spark.graph` for the Spark
-half). It sees one connected component that breaks ``max_group_size`` or an identifier limit
-(its records with their identifier values, and its edges) and cuts it into parts that fit.
-It imports no pyspark, so it is tested and benchmarked without Spark.
+half). It sees a batch of connected components that break ``max_group_size`` or an identifier
+limit (their records with their identifier values, and their edges) and cuts each into parts
+that fit. It imports no pyspark, so it is tested and benchmarked without Spark.
 
 Algorithm: Kruskal with capacity. Links are taken strongest first and a link joins its two
 parts only if the joined part still fits every limit; otherwise it is cut, with the limit it
@@ -31,9 +31,14 @@ always joined, even when the part then breaks a limit; such a part is flagged ``
 takes no other link (any link would leave it over the limit), so a part over a limit is always
 exactly a component of the permanent links.
 
-Cost: a sort, a few vectorised passes and one Python loop over the links with a path-halving
-union-find (union by size) and small-to-large merges of the value sets, which stay within the
-limits except in forced parts; 100k links take well under a second.
+A batch holds many components (the Spark side groups them by a hash of the component id, so
+thousands of small over-limit components do not each pay a pandas call). Links never cross
+components and every key above is computed within a component (value frequencies are counted
+per component, ranks follow record ids inside it), so a component's split does not depend on
+which others share its batch. Cost: a sort, a few vectorised passes and one Python loop over
+the links with a path-halving union-find (union by size) and small-to-large merges of the
+value sets, which stay within the limits except in forced parts; a 100k-link star takes under
+a second.
 """
 
 from __future__ import annotations
@@ -89,7 +94,7 @@ def value_column(index: int) -> str:
 
 @dataclass(frozen=True)
 class Split:
-    """The greedy's answer for ``n`` records (in record-id order) and ``m`` deduplicated links."""
+    """The greedy's answer for ``n`` records and ``m`` deduplicated links."""
 
     part: np.ndarray  # per record: index of the smallest record of its part
     forced: np.ndarray  # per record: its part breaks a limit because of permanent links
@@ -97,51 +102,87 @@ class Split:
     reasons: list[str]  # per cut link
 
 
-def split_component(records: pd.DataFrame, edges: pd.DataFrame, spec: LimitSpec) -> pd.DataFrame:
-    """One component's ``SPLIT_COLUMNS`` rows: one per record, one per cut link, one summary.
+def split_components(records: pd.DataFrame, edges: pd.DataFrame, spec: LimitSpec) -> pd.DataFrame:
+    """``SPLIT_COLUMNS`` rows for a batch of components: one per record, one per cut link, one
+    summary per component.
 
     ``records``: ``component``, ``record_id``, ``id`` (vertex id), ``value_column(i)`` per field.
-    ``edges``: ``src``, ``dst`` (vertex ids), ``priority``, ``score``. Edges with an end outside
-    ``records`` and self loops are ignored.
+    ``edges``: ``src``, ``dst`` (vertex ids, both in one component), ``priority``, ``score``.
+    Edges with an end outside ``records`` and self loops are ignored.
     """
-    records = records.sort_values(C.RECORD_ID, kind="stable").reset_index(drop=True)
+    if records.empty:
+        return pd.DataFrame(columns=list(SPLIT_COLUMNS))
+    records = records.sort_values([C.COMPONENT, C.RECORD_ID], kind="stable").reset_index(drop=True)
     n = len(records)
-    component = int(records[C.COMPONENT].iloc[0])
     ids = records[C.RECORD_ID].to_numpy(dtype=object)
+    comp, components = pd.factorize(records[C.COMPONENT], sort=True)  # comp: 0..k-1 per record
     lo, hi, priority, score = _pairs(records, edges)
-    codes = [pd.factorize(records[value_column(i)], sort=True)[0] for i in range(len(spec.fields))]
+    codes = [_codes(comp, records[value_column(i)]) for i in range(len(spec.fields))]
     hub, through = _hub_weight(codes, lo, hi, n)
     degree = np.bincount(lo, minlength=n) + np.bincount(hi, minlength=n)
     order = np.lexsort((hi, lo, np.maximum(degree[lo], degree[hi]), hub, -score, priority))
-    result = greedy(n, lo[order], hi[order], priority[order] < 0, codes, spec)
+    sizes = np.bincount(comp)
+    max_size = spec.max_group_size if sizes.max() > spec.max_group_size else None
+    limited = []
+    for name, limit in spec.identifier_limits:
+        code = codes[spec.fields.index(name)]
+        held = code >= 0
+        first = np.unique(code[held], return_index=True)[1]  # one record per distinct value
+        distinct = np.bincount(comp[held][first], minlength=len(components))
+        if distinct.max(initial=0) > limit:  # else no component can break this limit
+            limited.append((IDENTIFIER_REASON + name, limit, code))
+    result = greedy(n, lo[order], hi[order], priority[order] < 0, max_size, limited)
     cut = order[result.cut]
-    part_size = np.bincount(result.part, minlength=n)
     out_records = pd.DataFrame(
-        {KIND: RECORD_ROW, C.COMPONENT: component, C.RECORD_ID: ids, GROUP_KEY: ids[result.part],
-         FORCED: result.forced}
+        {KIND: RECORD_ROW, C.COMPONENT: components[comp], C.RECORD_ID: ids,
+         GROUP_KEY: ids[result.part], FORCED: result.forced}
     )  # fmt: skip
     out_cuts = pd.DataFrame(
-        {KIND: CUT_ROW, C.COMPONENT: component, C.SRC: ids[lo[cut]], C.DST: ids[hi[cut]],
-         CUT_REASON: result.reasons}
+        {KIND: CUT_ROW, C.COMPONENT: components[comp[lo[cut]]], C.SRC: ids[lo[cut]],
+         C.DST: ids[hi[cut]], CUT_REASON: result.reasons}
     )  # fmt: skip
-    reason_counts = pd.Series(result.reasons, dtype=object).value_counts().sort_index()
-    summary = {
-        KIND: GROUP_ROW,
-        C.COMPONENT: component,
-        GROUP_KEY: ids[0],
-        SIZE_BEFORE: n,
-        PARTS_AFTER: int(np.count_nonzero(part_size)),
-        LARGEST_PART: int(part_size.max()),
-        LINKS_CUT: len(cut),
-        FORCED_PARTS: int(np.count_nonzero(np.bincount(result.part[result.forced], minlength=n))),
-        CUT_REASONS: {str(k): int(v) for k, v in reason_counts.items()},
-        CENTRE_VALUES: _centre_values(records, spec, through[cut], lo[cut]),
-    }
-    out = pd.concat([out_records, out_cuts, pd.DataFrame([summary])], ignore_index=True)
+    summary = _summaries(records, spec, comp, components, result, cut, lo, through)
+    out = pd.concat([out_records, out_cuts, summary], ignore_index=True)
     out = out.reindex(columns=list(SPLIT_COLUMNS))
     for name in (*_STRING_COLUMNS, CUT_REASONS, CENTRE_VALUES):  # Arrow wants None, not NaN
         out[name] = out[name].astype(object).where(out[name].notna(), None)
     return out
+
+
+def _codes(comp: np.ndarray, values: pd.Series) -> np.ndarray:
+    """Per record: a code equal for equal non-null values within one component, else -1."""
+    value, _ = pd.factorize(values)
+    key = comp.astype(np.int64) * (int(value.max(initial=-1)) + 2) + value
+    code = np.unique(key, return_inverse=True)[1].reshape(-1)
+    return np.where(value >= 0, code, -1)
+
+
+def _summaries(records, spec, comp, components, result, cut, lo, through) -> pd.DataFrame:
+    """One row per component: sizes, parts, cuts by reason, centre values of the cuts."""
+    k = len(components)
+    parts = np.unique(result.part)  # each part once, by its smallest record
+    part_size = np.bincount(result.part, minlength=len(comp))
+    largest = np.zeros(k, dtype=np.int64)
+    np.maximum.at(largest, comp[parts], part_size[parts])
+    forced_parts = np.unique(result.part[result.forced])
+    cuts = pd.DataFrame({"c": comp[lo[cut]], "reason": result.reasons})
+    reasons = [{} for _ in range(k)]
+    for (c, reason), links in cuts.value_counts().sort_index().items():
+        reasons[c][str(reason)] = int(links)
+    return pd.DataFrame(
+        {
+            KIND: GROUP_ROW,
+            C.COMPONENT: components,
+            GROUP_KEY: records[C.RECORD_ID].to_numpy(dtype=object)[np.searchsorted(comp, range(k))],
+            SIZE_BEFORE: np.bincount(comp, minlength=k),
+            PARTS_AFTER: np.bincount(comp[parts], minlength=k),
+            LARGEST_PART: largest,
+            LINKS_CUT: np.bincount(comp[lo[cut]], minlength=k),
+            FORCED_PARTS: np.bincount(comp[forced_parts], minlength=k),
+            CUT_REASONS: reasons,
+            CENTRE_VALUES: _centre_values(records, spec, comp, through[cut], lo[cut], k),
+        }
+    )
 
 
 def _pairs(records: pd.DataFrame, edges: pd.DataFrame):
@@ -179,26 +220,26 @@ def _hub_weight(codes: list[np.ndarray], lo: np.ndarray, hi: np.ndarray, n: int)
     return hub, centre
 
 
-def _centre_values(records, spec, through, ends) -> list[dict]:
-    """The identifier values most cut links went through (raw; the caller masks them)."""
-    if not spec.fields:
-        return []
-    names, values = [], []
+def _centre_values(records, spec, comp, through, ends, k: int) -> list[list[dict]]:
+    """Per component: the identifier values most cut links went through (raw; the caller
+    masks them), at most ``TOP_CENTRE_VALUES``, most cuts first."""
+    top: list[list[dict]] = [[] for _ in range(k)]
+    if not spec.fields or not len(ends):
+        return top
+    frames = []
     for i, name in enumerate(spec.fields):
         chosen = ends[through == i]
-        names.append(np.full(len(chosen), name, dtype=object))
-        values.append(records[value_column(i)].to_numpy(dtype=object)[chosen])
-    pairs = pd.DataFrame({"identifier": np.concatenate(names), "value": np.concatenate(values)})
-    if pairs.empty:
-        return []
-    counted = pairs.value_counts().rename("links_cut").reset_index()
+        values = records[value_column(i)].to_numpy(dtype=object)[chosen]
+        frames.append(pd.DataFrame({"c": comp[chosen], "identifier": name, "value": values}))
+    counted = pd.concat(frames).value_counts().rename("links_cut").reset_index()
     counted = counted.sort_values(
-        ["links_cut", "identifier", "value"], ascending=[False, True, True]
+        ["c", "links_cut", "identifier", "value"], ascending=[True, False, True, True]
     )
-    return [
-        {"identifier": str(r.identifier), "value": str(r.value), "links_cut": int(r.links_cut)}
-        for r in counted.head(TOP_CENTRE_VALUES).itertuples(index=False)
-    ]
+    for row in counted.groupby("c", sort=False).head(TOP_CENTRE_VALUES).itertuples(index=False):
+        top[row.c].append(
+            {"identifier": row.identifier, "value": str(row.value), "links_cut": int(row.links_cut)}
+        )
+    return top
 
 
 def greedy(
@@ -206,20 +247,20 @@ def greedy(
     lo: np.ndarray,
     hi: np.ndarray,
     permanent: np.ndarray,
-    codes: list[np.ndarray],
-    spec: LimitSpec,
+    max_size: int | None,
+    limited: list[tuple[str, int, np.ndarray]],
 ) -> Split:
-    """Join links in the given order while every part fits; see the module docstring."""
+    """Join links in the given order while every part fits; see the module docstring.
+
+    ``limited``: (cut reason, limit, per-record value code or -1) per identifier limit.
+    """
     parent = list(range(n))
     size = [1] * n
     forced = [False] * n
-    max_size = spec.max_group_size if n > spec.max_group_size else None
-    limited: list[tuple[str, int, list]] = []  # (reason, limit, per-root value sets)
-    for name, limit in spec.identifier_limits:
-        code = codes[spec.fields.index(name)]
-        if len(np.unique(code[code >= 0])) > limit:  # else this limit cannot be broken here
-            sets = [({c} if c >= 0 else set()) for c in code.tolist()]
-            limited.append((IDENTIFIER_REASON + name, limit, sets))
+    value_sets = [
+        (reason, limit, [({c} if c >= 0 else set()) for c in code.tolist()])
+        for reason, limit, code in limited
+    ]
 
     def find(x: int) -> int:
         while parent[x] != x:
@@ -235,7 +276,7 @@ def greedy(
         if ra == rb:
             continue
         over = None
-        for reason, limit, sets in limited:
+        for reason, limit, sets in value_sets:
             small, big = sorted((sets[ra], sets[rb]), key=len)
             if len(small) + len(big) > limit and len(big) + len(small - big) > limit:
                 over = reason
@@ -251,7 +292,7 @@ def greedy(
         parent[rb] = ra
         size[ra] += size[rb]
         forced[ra] = forced[ra] or forced[rb] or over is not None
-        for _, _, sets in limited:
+        for _, _, sets in value_sets:
             if len(sets[ra]) < len(sets[rb]):
                 sets[ra], sets[rb] = sets[rb], sets[ra]
             sets[ra] |= sets[rb]

@@ -228,7 +228,7 @@ def test_greedy_dedups_links_and_ignores_unknown_ends():
         }
     )
     spec = L.LimitSpec(2, ("user_id",), (("user_id", 2),))
-    out = L.split_component(records, edges, spec)
+    out = L.split_components(records, edges, spec)
     got = out[out[L.KIND] == L.RECORD_ROW].set_index(C.RECORD_ID)[L.GROUP_KEY].to_dict()
     # x:1-x:2 counts once, as its strongest copy (priority 1, no score), so it joins before
     # x:2-x:3 (priority 2), which then breaks max_group_size 2; the self loop and the link to
