@@ -74,7 +74,9 @@ def test_accuracy_floor_on_demo_data(demo_run):
 def test_merge_log_and_record_map_explain_links(demo_run):
     result, _, _ = demo_run
     log = result.merge_log.toPandas()
-    assert set(log["reason"]) <= {"default", "phone-and-name", "device-and-name", "loyalty-card"}
+    rules = {"default", "phone-and-name", "device-and-name", "loyalty-card"}
+    assert set(log["reason"]) <= rules | {"email_typo_merge", "email_alias_merge"}
+    assert {"email_typo_merge", "email_alias_merge"} <= set(log["reason"])  # demo turns both on
     assert (log["merged_at"] == pd.Timestamp("2025-07-01")).all()
     assert log["destination_profile_id"].str.match(r"^P[0-9a-f]{20}$").all()
     linked = result.record_map.where(F.col("linked_by").isNotNull()).count()
