@@ -179,30 +179,35 @@ def main(argv: list[str] | None = None) -> int:
     spark = build_local_session(
         "idres-bench-graph", args.master, {"spark.sql.shuffle.partitions": args.shuffle_partitions}
     )
-    results = []
+    results, baselines = [], []
     for target in args.edges:
         folder = tempfile.mkdtemp(prefix="idres-bench-graph-")
         generate(spark, folder, target, args.star, args.chain, args.seed)
         load = os.getloadavg()[0]
         result = bench_once(spark, folder, args.max_group_size)
         results.append(result)
-        if args.baseline:  # the same graph without limits: components and group keys only
-            plain = bench_once(spark, folder, args.max_group_size, with_limits=False)
-            print(f"  without limits {plain['seconds']:.1f}s (rounds {plain['rounds']}, "
-                  f"largest group {plain['largest_group']:,})", flush=True)  # fmt: skip
         print(
             f"edges {result['edges']:>10,}  records {result['records']:>10,}  "
             f"{result['seconds']:7.1f}s (link_records {result['link_records']:.1f}s, "
             f"groups+diagnostics {result['materialize']:.1f}s)  rounds {result['rounds']}  "
             f"split components {result['split']:,}  links cut {result['links_cut']:,}  "
-            f"largest group {result['largest_group']}  load before {load:.1f}",
+            f"largest group {result['largest_group']}  "
+            f"load average before/after {load:.1f}/{os.getloadavg()[0]:.1f}",
             flush=True,
         )
+        if args.baseline:  # the same graph without limits: components and group keys only
+            plain = bench_once(spark, folder, args.max_group_size, with_limits=False)
+            baselines.append(plain)
+            print(f"  without limits {plain['seconds']:.1f}s (rounds {plain['rounds']}, "
+                  f"largest group {plain['largest_group']:,})", flush=True)  # fmt: skip
     if len(results) > 1:
         first, last = results[0], results[-1]
         edge_ratio = last["edges"] / first["edges"]
         time_ratio = last["seconds"] / first["seconds"]
         print(f"growth: {edge_ratio:.2f}x edges -> {time_ratio:.2f}x time")
+        if len(baselines) > 1:
+            plain_ratio = baselines[-1]["seconds"] / baselines[0]["seconds"]
+            print(f"growth without limits: {plain_ratio:.2f}x time")
     spark.stop()
     return 0
 

@@ -9,9 +9,9 @@ A group is named by its smallest record id, which the profiles stage turns into 
 Limits (``limits.max_group_size``, ``limits.identifier_limits``) are enforced in two tiers:
 
 1. Natively, per component: its record count, its smallest record id and, for each limited
-   identifier, the count of distinct non-null values (one ``groupBy``). A component within
-   every limit keeps its smallest record id as group key and never touches Python: that is
-   nearly every component.
+   identifier, the count of distinct non-null values (one window over the component). A
+   component within every limit keeps its smallest record id as group key and never touches
+   Python: that is nearly every component.
 2. Only the over-limit components go, with their edges and their records' identifier values,
    to one ``cogroup(...).applyInPandas`` keyed by a hash of the component id (a batch of
    components per pandas call, as many batches as shuffle partitions), which runs the
@@ -94,11 +94,15 @@ def link_records(
     checkpoint: Checkpointer | None = None,
 ) -> LinkedRecords:
     """Groups of records linked by ``edges`` (``src, dst`` record ids; ``priority`` and
-    ``score`` rank them when a link must be cut), each within ``limits`` (None: no limits)."""
+    ``score`` rank them when a link must be cut), each within ``limits`` (None: no limits).
+
+    Returns the groups, the ``diagnostics/pruned_groups`` rows and the edges that were kept
+    (what the profiles stage and the merge log must use: a cut link merged nothing).
+    """
     spark = records.sparkSession
     spec = _spec(limits, records)
-    values = [_identifier(records, name).alias(L.value_column(i)) for i, name in
-              enumerate(spec.fields)] if spec else []  # fmt: skip
+    fields = spec.fields if spec else ()
+    values = [_identifier(records, f).alias(L.value_column(i)) for i, f in enumerate(fields)]
     vertices = _checked_vertices(records.select(C.RECORD_ID, *values))
     vertex_edges = edges.where(F.col(C.SRC).isNotNull() & F.col(C.DST).isNotNull()).select(
         vertex_id(F.col(C.SRC)).alias(C.SRC),
@@ -108,7 +112,7 @@ def link_records(
     )
     components = connected_components(
         vertex_edges.select(C.SRC, C.DST),
-        vertices.select(C.VERTEX_ID),
+        records.select(vertex_id(F.col(C.RECORD_ID)).alias(C.VERTEX_ID)),  # checked below
         backend=settings.backend,
         checkpoint=checkpoint,
         checkpoint_every=settings.checkpoint_every,
@@ -187,18 +191,21 @@ def _checked_vertices(rows: DataFrame) -> DataFrame:
 
 
 def _label_over_limit(members: DataFrame, spec: L.LimitSpec) -> DataFrame:
-    """Members with their component's key and whether the component breaks a limit."""
-    distinct = [
-        F.count_distinct(L.value_column(spec.fields.index(name))).alias(f"_n_{i}")
-        for i, (name, _) in enumerate(spec.identifier_limits)
-    ]
-    stats = members.groupBy(C.COMPONENT).agg(
-        F.min(C.RECORD_ID).alias(_COMPONENT_KEY), F.count(F.lit(1)).alias("_size"), *distinct
+    """Members with their component's key and whether the component breaks a limit.
+
+    One window over the component (one shuffle): an aggregate plus a join back would compute
+    ``members`` twice.
+    """
+    component = Window.partitionBy(C.COMPONENT)
+    over = F.count(F.lit(1)).over(component) > spec.max_group_size
+    for name, limit in spec.identifier_limits:
+        values = F.collect_set(L.value_column(spec.fields.index(name))).over(component)
+        over = over | (F.size(values) > limit)
+    return members.select(
+        "*",
+        F.min(C.RECORD_ID).over(component).alias(_COMPONENT_KEY),
+        over.alias(_OVER),
     )
-    over = F.col("_size") > spec.max_group_size
-    for i, (_, limit) in enumerate(spec.identifier_limits):
-        over = over | (F.col(f"_n_{i}") > limit)
-    return members.join(stats.select(C.COMPONENT, _COMPONENT_KEY, over.alias(_OVER)), C.COMPONENT)
 
 
 def _split(labelled: DataFrame, vertex_edges: DataFrame, spec: L.LimitSpec) -> DataFrame:

@@ -238,6 +238,42 @@ def test_greedy_dedups_links_and_ignores_unknown_ends():
     assert summary[L.LINKS_CUT] == 1 and summary[L.CUT_REASONS] == {L.SIZE_REASON: 1}
 
 
+def test_a_component_splits_the_same_alone_or_batched_with_others():
+    def component(c: int, n: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+        rng = np.random.default_rng(c)
+        records = pd.DataFrame(
+            {
+                C.COMPONENT: c,
+                C.RECORD_ID: [f"c{c}:{i}" for i in rng.permutation(n)],
+                C.VERTEX_ID: c * 1000 + np.arange(n),
+                L.value_column(0): rng.choice(["U1", "U2", None], n),
+                L.value_column(1): rng.choice([PHONE, "+15550002222"], n),
+            }
+        )
+        edges = pd.DataFrame(
+            {
+                C.SRC: c * 1000 + rng.integers(0, n, 3 * n),
+                C.DST: c * 1000 + rng.integers(0, n, 3 * n),
+                C.PRIORITY: rng.integers(-1, 3, 3 * n) * (rng.random(3 * n) < 0.9),
+                C.SCORE: rng.choice([0.5, 0.9, np.nan], 3 * n),
+            }
+        )
+        return records, edges
+
+    spec = L.LimitSpec(3, ("user_id", "phone"), (("user_id", 1),))
+    parts = [component(c, n) for c, n in ((11, 9), (12, 2), (13, 14), (14, 6))]
+    alone = pd.concat([L.split_components(r, e, spec) for r, e in parts])
+    together = L.split_components(
+        pd.concat([r for r, _ in parts]), pd.concat([e for _, e in parts]), spec
+    )
+
+    def canonical(frame):
+        return frame.astype(str).sort_values(list(frame.columns)).reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(canonical(alone), canonical(together))
+    assert (together[L.KIND] == L.GROUP_ROW).sum() == 4
+
+
 # --- property test ---------------------------------------------------------------------------
 
 FIELDS = {"user_id": ["U1", "U2", "U3"], "email": ["a@x.com", "b@x.com", "c@x.com"]}
@@ -294,7 +330,7 @@ def breaks_limits(members, rows_by_id, size, limits) -> bool:
     )
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
 @given(case=cases())
 def test_property_groups_fit_refine_components_and_are_deterministic(spark, make_records, case):
     rows, edges, size, limits, rerun = case
