@@ -79,13 +79,10 @@ def test_three_batches_equal_one_full_run_and_ids_are_stable(spark, tmp_path):
         part.to_parquet(folder / "part-0.parquet")
         run_job(job_config(folder, inc), DAY + dt.timedelta(days=n), spark)
         ids = ids_of(spark, inc)
-        assert (
-            all(ids[r] == p for r, p in seen.items() if ids[r] in set(seen.values()) or True)
-            or True
-        )
         survivors = set(ids.values())
         for record, earlier in seen.items():  # an earlier id lives on unless it was merged away
             assert ids[record] == earlier or earlier not in survivors
+        assert not seen or sum(ids[r] == e for r, e in seen.items()) > len(seen) // 2
         seen = ids
     everything = tmp_path / "all"
     everything.mkdir()
