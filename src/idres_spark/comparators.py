@@ -1,8 +1,9 @@
 """Pair comparators: the comparator semantics the rule engine documents.
 
 Every function takes two equal-length columns of already-normalized strings (the left and right
-side of each candidate pair) and returns one NumPy value per pair, positionally (the Series
-indexes are ignored). They are plain pandas/NumPy code, meant to run inside a Spark pandas UDF
+side of each candidate pair: pandas Series, NumPy arrays, sequences, or Arrow string arrays as an
+Arrow UDF receives them) and returns one NumPy value per pair, positionally (the Series indexes
+are ignored). They are plain pandas/NumPy/Arrow code, meant to run inside a Spark vectorized UDF
 on an Arrow batch, and are vectorized with ``rapidfuzz.process.cpdist``.
 
 Null rule: a pair where either side is null (None, NaN, ``pd.NA``) or the empty string never
@@ -28,6 +29,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import JaroWinkler, Levenshtein
 
@@ -40,7 +43,7 @@ _SCORERS: dict[str, tuple[Callable[..., Any], float]] = {
     "token_set": (fuzz.token_set_ratio, 100.0),
 }
 
-ArrayLike = pd.Series | np.ndarray | Sequence[Any]
+ArrayLike = pd.Series | np.ndarray | pa.Array | pa.ChunkedArray | Sequence[Any]
 
 
 def _present(values: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -56,12 +59,41 @@ def _present(values: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         return arr, arr.astype(bool)
 
 
-def _pairs(left: ArrayLike, right: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Both sides as object arrays plus the mask of pairs where both sides are present."""
+def _present_arrow(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Arrow bool mask of string entries that are neither null nor "" (no Python objects)."""
+    return pc.fill_null(pc.greater(pc.binary_length(values), 0), False)
+
+
+def _as_objects(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return values.to_numpy(zero_copy_only=False)
+
+
+def _pairs(left: ArrayLike, right: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The present pairs (both sides neither null nor ""), as object arrays of the left and
+    right values, and the mask that selects them (None when every pair is present).
+
+    Arrow arrays (what an Arrow UDF receives) are masked and filtered in Arrow before any Python
+    string exists, so only the pairs that are scored pay for conversion; anything else goes
+    through pandas.
+    """
+    arrow = (pa.Array, pa.ChunkedArray)
+    if isinstance(left, arrow) and isinstance(right, arrow):
+        if len(left) != len(right):
+            raise ValueError(
+                f"left and right must have the same length, got {len(left)} and {len(right)}"
+            )
+        both = pc.and_(_present_arrow(left), _present_arrow(right))
+        if pc.all(both).as_py() is not False:  # every pair present (or an empty batch)
+            return _as_objects(left), _as_objects(right), None
+        mask = both.to_numpy(zero_copy_only=False)
+        return _as_objects(left.filter(both)), _as_objects(right.filter(both)), mask
     (lv, lmask), (rv, rmask) = _present(left), _present(right)
     if len(lv) != len(rv):
         raise ValueError(f"left and right must have the same length, got {len(lv)} and {len(rv)}")
-    return lv, rv, lmask & rmask
+    mask = lmask & rmask
+    if mask.all():
+        return lv, rv, None
+    return lv[mask], rv[mask], mask
 
 
 def _score(
@@ -75,15 +107,13 @@ def _score(
 ) -> np.ndarray:
     """Run ``cpdist`` on the present pairs only and scatter the results back."""
     lv, rv, mask = _pairs(left, right)
-    if mask.all():  # common case (and the empty batch): no gather/scatter copies
-        if len(lv) == 0:
-            return np.empty(0, dtype=dtype)
-        return process.cpdist(lv, rv, scorer=scorer, dtype=dtype, workers=workers, **kwargs)
-    out = np.full(len(lv), fill, dtype=dtype)
-    if mask.any():
-        out[mask] = process.cpdist(
-            lv[mask], rv[mask], scorer=scorer, dtype=dtype, workers=workers, **kwargs
-        )
+    if len(lv) == 0:
+        return np.full(0 if mask is None else len(mask), fill, dtype=dtype)
+    scores = process.cpdist(lv, rv, scorer=scorer, dtype=dtype, workers=workers, **kwargs)
+    if mask is None:  # common case: no scatter copy
+        return scores
+    out = np.full(len(mask), fill, dtype=dtype)
+    out[mask] = scores
     return out
 
 

@@ -57,9 +57,7 @@ def fuzzy_score_udf(method: str):
 
     @arrow_udf(T.DoubleType())  # type: ignore[call-overload]
     def score_arrays(left: pa.Array, right: pa.Array) -> pa.Array:
-        scores = similarity(
-            left.to_numpy(zero_copy_only=False), right.to_numpy(zero_copy_only=False), method
-        )
+        scores = similarity(left, right, method)  # masked in Arrow, present pairs converted
         return pa.array(scores, type=pa.float64(), from_pandas=True)  # NaN -> null
 
     return score_arrays

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -283,3 +284,51 @@ def test_scores_in_unit_interval(pairs):
         scores = similarity(left, right, method)
         present = ~np.isnan(scores)
         assert ((scores[present] >= 0.0) & (scores[present] <= 1.0)).all()
+
+
+# --- Arrow inputs (what the Arrow UDF hands over) -----------------------------------------
+
+maybe_text = st.one_of(st.none(), short_text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(maybe_text, maybe_text), min_size=0, max_size=20))
+def test_arrow_arrays_score_exactly_like_pandas(pairs):
+    left = [a for a, _ in pairs]
+    right = [b for _, b in pairs]
+    as_arrow = pa.array(left, type=pa.string()), pa.array(right, type=pa.string())
+    as_pandas = pd.Series(left, dtype=object), pd.Series(right, dtype=object)
+    for method in METHODS:
+        np.testing.assert_array_equal(
+            similarity(*as_arrow, method), similarity(*as_pandas, method)
+        )
+    np.testing.assert_array_equal(edit_distance(*as_arrow), edit_distance(*as_pandas))
+    np.testing.assert_array_equal(within_edits(*as_arrow), within_edits(*as_pandas))
+
+
+def test_arrow_nulls_and_empty_never_match_and_keep_positions():
+    left = pa.array(["anna", None, "", "zoë", "bob"])
+    right = pa.array(["anna", "anna", "anna", "zoe", None])
+    np.testing.assert_array_equal(edit_distance(left, right), [0, -1, -1, 1, -1])
+    np.testing.assert_array_equal(within_edits(left, right), [True, False, False, True, False])
+    scores = similarity(left, right, "jaro_winkler")
+    assert scores[0] == 1.0 and np.isnan(scores[1:3]).all() and np.isnan(scores[4])
+
+
+def test_arrow_chunked_and_large_string_arrays():
+    left = pa.chunked_array([["anna", "bob"], ["carl"]], type=pa.large_string())
+    right = pa.chunked_array([["anne"], ["bob", None]], type=pa.large_string())
+    np.testing.assert_array_equal(edit_distance(left, right), [1, 0, -1])
+
+
+def test_arrow_all_null_and_empty_batches():
+    nulls = pa.array([None, None], type=pa.string())
+    assert np.isnan(similarity(nulls, nulls, "token_set")).all()
+    empty = pa.array([], type=pa.string())
+    assert similarity(empty, empty, "jaro_winkler").shape == (0,)
+    assert edit_distance(empty, empty).dtype == np.int64
+
+
+def test_arrow_mismatched_lengths_raise():
+    with pytest.raises(ValueError, match="same length"):
+        similarity(pa.array(["a"]), pa.array(["a", "b"]), "levenshtein")
