@@ -299,9 +299,7 @@ def test_arrow_arrays_score_exactly_like_pandas(pairs):
     as_arrow = pa.array(left, type=pa.string()), pa.array(right, type=pa.string())
     as_pandas = pd.Series(left, dtype=object), pd.Series(right, dtype=object)
     for method in METHODS:
-        np.testing.assert_array_equal(
-            similarity(*as_arrow, method), similarity(*as_pandas, method)
-        )
+        np.testing.assert_array_equal(similarity(*as_arrow, method), similarity(*as_pandas, method))
     np.testing.assert_array_equal(edit_distance(*as_arrow), edit_distance(*as_pandas))
     np.testing.assert_array_equal(within_edits(*as_arrow), within_edits(*as_pandas))
 
