@@ -1,8 +1,16 @@
 """Benchmarks of idres-spark (figures and commands are recorded in docs/benchmarks.md).
 
+    python jobs/benchmark.py --records 1000000
+        the whole job on generated customer data in local mode: stage timings, process wall
+        time, peak memory of all its processes, precision/recall/F1 (jobs/bench_job.py)
+
     python jobs/benchmark.py scoring --pairs 2000000
         fuzzy scoring throughput: the scoring UDF (Arrow UDF on PySpark 4.1+, else pandas UDF)
         on local[2] vs rapidfuzz cpdist in one process
+
+    python jobs/benchmark.py graph --edges 1000000 5000000
+        the graph stage alone (components, group-size and identifier limits) at each size,
+        with the growth ratio between the first and the last; options in jobs/bench_graph.py
 
 Speed targets live here and in the docs, never in timed tests.
 """
@@ -94,15 +102,30 @@ def bench_scoring(pairs: int, method: str, repeat: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="what", required=True)
+    parser.add_argument("--records", type=int, help="run the whole job on about N records")
+    parser.add_argument("--seed", type=int, default=7, help="with --records")
+    parser.add_argument("--keep", help="with --records: generate into (and keep) this folder")
+    sub = parser.add_subparsers(dest="what")
     scoring = sub.add_parser("scoring", help="pandas-UDF scoring vs rapidfuzz cpdist")
     scoring.add_argument("--pairs", type=int, default=2_000_000)
     scoring.add_argument("--method", default="jaro_winkler",
                          choices=["jaro_winkler", "levenshtein", "token_set"])  # fmt: skip
     scoring.add_argument("--repeat", type=int, default=3)
+    sub.add_parser("graph", add_help=False, help="the graph stage alone (see jobs/bench_graph.py)")
+    known, rest = parser.parse_known_args(argv)
+    if known.records:
+        import bench_job  # next to this file
+
+        return bench_job.main(known.records, known.seed, known.keep)
+    if known.what == "graph":
+        import bench_graph  # next to this file
+
+        return bench_graph.main(rest)
     args = parser.parse_args(argv)
     if args.what == "scoring":
         bench_scoring(args.pairs, args.method, args.repeat)
+    else:
+        parser.error("give --records N, or one of the subcommands scoring, graph")
     return 0
 
 

@@ -12,10 +12,10 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 from idres_spark.config import Config, load_config
 from idres_spark.errors import IdresError
+from idres_spark.run_summary import format_summary
 
 log = logging.getLogger("idres_spark")
 DEFAULT_DEMO_DIR = "idres-demo"
@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _setup_logging(args.verbose)
     try:
+        _check_pyspark()
         return int(args.handler(args) or 0)
     except IdresError as exc:
         print(f"idres-spark: error [{exc.code}]: {exc.message}", file=sys.stderr)
@@ -32,6 +33,31 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("idres-spark: interrupted", file=sys.stderr)
         return 130
+
+
+def entry_point() -> None:
+    """The ``idres-spark`` console script (and a Databricks ``python_wheel_task`` entry point).
+
+    Raises ``SystemExit`` with the exit code when it is not 0, so a scheduler that calls the
+    function instead of running the script (Databricks does) still sees the failure.
+    """
+    code = main()
+    if code:
+        raise SystemExit(code)
+
+
+def _check_pyspark() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("pyspark") is None:
+        from idres_spark.errors import RuntimeEnvironmentError
+
+        raise RuntimeEnvironmentError(
+            "PySpark is not installed in this Python environment; install it with "
+            "`pip install 'idres-spark[spark]'`, or run the job where Spark provides it "
+            "(spark-submit, Databricks, EMR)",
+            code="pyspark_missing",
+        )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -105,11 +131,6 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _one_line(metrics: dict[str, Any]) -> str:
-    keys = ("records_in", "quarantined", "profiles", "largest_profile", "merges")
-    return ", ".join(f"{k}={metrics.get(k)}" for k in keys)
-
-
 def _cmd_run(args: argparse.Namespace) -> int:
     from idres_spark.job import run_job
 
@@ -123,8 +144,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"  profiles: {changes or 'no change'}")
         print(f"  written to {metrics['preview_path']} (published state untouched)")
         return 0
-    log.info("run %s done: %s", metrics["run_id"], _one_line(metrics))
-    print(summary(metrics))
+    print(format_summary(metrics))  # the job logged the same summary to stderr
     return 0
 
 
@@ -152,30 +172,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from idres_spark import demo
 
     return demo.run_demo(Path(args.output), people=args.people, seed=args.seed)
-
-
-def summary(metrics: dict[str, Any]) -> str:
-    m = metrics
-    lines = [
-        f"run {m['run_id']}",
-        f"  records in        {m['records_in']:>10,}  (resolved {m['records_resolved']:,},"
-        f" quarantined {m['quarantined']:,})",
-        f"  profiles out      {m['profiles']:>10,}  (multi-record {m['multi_record_profiles']:,},"
-        f" largest {m['largest_profile']})",
-        f"  merges            {m['merges']:>10,}",
-    ]
-    lines += [f"    {reason:<20} {n:>8,}" for reason, n in metrics["merges_by_reason"].items()]
-    if metrics["quarantined_by_reason"]:
-        lines.append("  quarantine")
-        lines += [f"    {r:<20} {n:>8,}" for r, n in metrics["quarantined_by_reason"].items()]
-    lines.append(f"  hubs suppressed   {metrics['hubs']:>10,}")
-    if "run_dir" in metrics:
-        lines.append(f"  published         {metrics['run_dir']}")
-    if "stage_seconds" in metrics:
-        stages = ", ".join(f"{k} {v:.1f}s" for k, v in metrics["stage_seconds"].items())
-        lines.append(f"  stage timings     {stages}")
-        lines.append(f"  wall time         {metrics['wall_seconds']:.1f}s")
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,10 +7,11 @@ from importlib import resources
 from pathlib import Path
 
 from idres_spark import demo_data
+from idres_spark.run_summary import format_summary
 
 
 def run_demo(folder: Path, people: int = 5000, seed: int = 7) -> int:
-    from idres_spark.cli import load_runnable_config, summary
+    from idres_spark.cli import load_runnable_config
     from idres_spark.evaluate import pairwise_scores
     from idres_spark.job import run_job
     from idres_spark.session import get_session
@@ -28,7 +29,7 @@ def run_demo(folder: Path, people: int = 5000, seed: int = 7) -> int:
     record_map = spark.read.parquet(table_path(spark, str(folder / "output"), "record_map"))
     truth = spark.read.parquet(str(folder / "data" / "truth"))
     scores = pairwise_scores(record_map, truth)
-    print(summary(metrics))
+    print(format_summary(metrics))
     print(
         f"  vs ground truth   precision {scores['precision']:.4f}  recall {scores['recall']:.4f}"
         f"  F1 {scores['f1']:.4f}  ({scores['correct_pairs']:,} of {scores['predicted_pairs']:,}"

@@ -24,6 +24,7 @@ from idres_spark.merge_log import read_merge_log
 from idres_spark.pipeline import ResolutionResult, resolve
 from idres_spark.profile_ids import PREVIOUS_PROFILE_ID
 from idres_spark.run_context import RunContext
+from idres_spark.run_summary import format_summary
 from idres_spark.storage import FileSystem
 from idres_spark.timing import StageTimer
 
@@ -64,11 +65,11 @@ def run_job(
             materialize=parquet_checkpoint(f"{work}/stages"),
             graph_checkpoint=parquet_checkpoint(f"{work}/graph"), timer=timer,
         )  # fmt: skip
-        with timer.stage("write"):
-            if preview:
+        if preview:
+            with timer.stage("write"):
                 metrics = _write_preview(spark, result, previous, root, run)
-            else:
-                metrics = _write_and_publish(spark, result, config, root, run, timer)
+        else:
+            metrics = _write_and_publish(spark, result, config, root, run, timer, started)
     except Exception as exc:
         if "GRAPH_VERTEX_ID_COLLISION" in str(exc):
             raise GraphError(
@@ -84,6 +85,8 @@ def run_job(
             fs.delete(f"{root}/_work")
     metrics["stage_seconds"] = timer.as_dict()
     metrics["wall_seconds"] = round(time.perf_counter() - started, 2)
+    if not preview:
+        log.info("%s", format_summary(metrics))
     return metrics
 
 
@@ -94,12 +97,27 @@ def _write_and_publish(
     root: str,
     run: RunContext,
     timer: StageTimer,
+    started: float,
 ) -> dict[str, Any]:
     run_dir = state.run_dir(run.run_id)
     folder = f"{root}/{run_dir}"
-    write.write_tables(spark, result.tables(), folder)
-    metrics = {**write.run_metrics(spark, folder, run), "run_dir": run_dir}
-    write.write_metrics(spark, folder, {**metrics, "stage_seconds": timer.as_dict()})
+    with timer.stage("write"):
+        write.write_tables(spark, result.tables(), folder)
+    with timer.stage("metrics"):
+        edges = result.edges.groupBy(C.REASON).count().collect()
+        metrics = {
+            **write.run_metrics(spark, folder, run),
+            **result.observed(),
+            "edges": sum(count for _, count in edges),
+            "edges_by_reason": dict(sorted((reason, count) for reason, count in edges)),
+            "mode": config.output.mode,
+            "run_dir": run_dir,
+        }
+        # every record read (unchanged ones too), not only the new or changed ones
+        metrics["records_in"] = metrics.pop("batch_records") + metrics["quarantined"]
+    metrics["stage_seconds"] = timer.as_dict()
+    metrics["wall_seconds"] = round(time.perf_counter() - started, 2)  # up to publishing
+    write.write_metrics(spark, folder, metrics)
     state.publish(spark, root, run.seq, run.run_id, run_dir)
     removed = state.apply_retention(spark, root, config.output.keep_runs)
     log.info("published %s; removed %d old run folders", run_dir, len(removed))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Observation
 from pyspark.sql import functions as F
 
 from idres_spark import (
@@ -51,6 +51,16 @@ class ResolutionResult:
     records: DataFrame  # the records state (every record, with fingerprints)
     edges: DataFrame
     events: DataFrame | None = None
+    observations: tuple[Observation, ...] = ()  # figures counted while the stages ran
+
+    def observed(self) -> dict[str, int]:
+        """The counted figures (``batch_records``: valid records read in
+        this batch, ``candidate_pairs``). Call after the tables are written: an
+        observation is filled by the first action over its frame and waits until then."""
+        figures: dict[str, int] = {}
+        for observation in self.observations:
+            figures.update(observation.get)
+        return figures
 
     def tables(self) -> dict[str, DataFrame]:
         tables = {
@@ -86,6 +96,8 @@ def resolve(
     timer = timer or StageTimer()
     with timer.stage("read+normalize"):
         batch, quarantine = read.canonicalize(sources, config)
+        batch_count = Observation("batch_records")  # unchanged records count too
+        batch = batch.observe(batch_count, F.count(F.lit(1)).alias("batch_records"))
         normalized = normalize.normalize_records(batch, config.normalization)
         records = history.combine_records(normalized, run, previous.records if previous else None)
         if previous is not None and not previous.run.run_id.endswith(run.config_fingerprint[:8]):
@@ -94,6 +106,8 @@ def resolve(
         records = materialize(records)
     with timer.stage("block+score+transform"):
         pairs, hubs = block.candidate_pairs(records, config)
+        pair_count = Observation("candidate_pairs")  # counted as the pairs stream by, no job
+        pairs = pairs.observe(pair_count, F.count(F.lit(1)).alias("candidate_pairs"))
         rule_edges = score.match_pairs(pairs, records, config).withColumn(
             transform.UNREACHABLE_SOURCE, F.lit(False)
         )
@@ -142,4 +156,5 @@ def resolve(
         records=records,
         edges=edges.where(F.col(C.PRIORITY) >= 0),
         events=routed,
+        observations=(batch_count, pair_count),
     )

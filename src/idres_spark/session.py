@@ -116,15 +116,23 @@ def get_session(app_name: str = "idres-spark", checkpoint_dir: str | None = None
         if checkpoint_dir:
             active.sparkContext.setCheckpointDir(checkpoint_dir)
         return active
-    if os.environ.get("SPARK_MASTER") or _submitted_master():
-        # launched by spark-submit: the master and resources come from there
+    if os.environ.get("SPARK_MASTER") or _submitted_master() or _on_databricks():
+        # launched by spark-submit (EMR steps, EMR Serverless) or a Databricks job: the
+        # master, resources and settings come from the platform
         session = SparkSession.builder.appName(app_name).getOrCreate()
+        log.info("using the platform's session (master %s)", session.sparkContext.master)
         if session.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "10000") == "10000":
             session.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "100000")
         if checkpoint_dir:
             session.sparkContext.setCheckpointDir(checkpoint_dir)
         return session
     return build_local_session(app_name=app_name, checkpoint_dir=checkpoint_dir)
+
+
+def _on_databricks() -> bool:
+    """A Databricks job (python_wheel_task, spark_python_task) runs next to its cluster's
+    session; the runtime sets this variable on the driver."""
+    return bool(os.environ.get("DATABRICKS_RUNTIME_VERSION"))
 
 
 def _submitted_master() -> str | None:

@@ -18,11 +18,13 @@ from pyspark.sql import functions as F
 
 from idres_spark import columns as C
 from idres_spark.merge_log import read_merge_log
+from idres_spark.report import render_report
 from idres_spark.run_context import RunContext
 from idres_spark.storage import FileSystem
 
 log = logging.getLogger(__name__)
 PARTITIONS = {"merge_log": ["merge_date"], "merges": ["merge_date"]}
+TOP_ROWS = 10  # hub values and pruned groups listed in metrics.json and report.html
 
 
 def write_tables(spark: SparkSession, tables: dict[str, DataFrame], folder: str) -> None:
@@ -36,9 +38,10 @@ def write_tables(spark: SparkSession, tables: dict[str, DataFrame], folder: str)
 
 
 def write_metrics(spark: SparkSession, folder: str, metrics: dict[str, Any]) -> None:
-    FileSystem(spark, folder).write_text(
-        f"{folder}/diagnostics/metrics.json", json.dumps(metrics, indent=2, default=str)
-    )
+    """``diagnostics/metrics.json`` and the self-contained ``report.html`` of the run folder."""
+    fs = FileSystem(spark, folder)
+    fs.write_text(f"{folder}/diagnostics/metrics.json", json.dumps(metrics, indent=2, default=str))
+    fs.write_text(f"{folder}/report.html", render_report(metrics))
 
 
 def run_metrics(spark: SparkSession, root: str, run: RunContext) -> dict[str, Any]:
@@ -60,6 +63,14 @@ def run_metrics(spark: SparkSession, root: str, run: RunContext) -> dict[str, An
         F.sum(F.when(F.col("record_count") > 1, 1).otherwise(0)).alias("multi"),
     ).first()
     merges = dict(merge_log.groupBy(C.REASON).count().collect())
+    histogram = sorted(tuple(row) for row in profiles.groupBy("record_count").count().collect())
+    top_hubs = (
+        hubs.select("rule", "key_fields", "masked_value", "record_count")  # never the raw value
+        .orderBy(F.desc("record_count"), "rule", "key_fields", "masked_value")
+        .limit(TOP_ROWS)
+        .collect()
+    )
+    top_pruned = pruned.orderBy(F.desc("size_before"), "group_key").limit(TOP_ROWS).collect()
     return {
         "run_id": run.run_id,
         "run_ts": run.run_ts.isoformat(),
@@ -75,7 +86,10 @@ def run_metrics(spark: SparkSession, root: str, run: RunContext) -> dict[str, An
         "multi_record_profiles": sizes["multi"] or 0,
         "merges": sum(merges.values()),
         "merges_by_reason": dict(sorted(merges.items())),
+        "profile_size_histogram": [[int(size), int(count)] for size, count in histogram],
         "hubs": hubs.count(),
+        "top_hubs": [row.asDict() for row in top_hubs],
         "pruned_groups": pruned.count(),
+        "top_pruned_groups": [row.asDict(recursive=True) for row in top_pruned],
         "transformation_no_merge": dict(sorted(no_merge.groupBy(C.REASON).count().collect())),
     }

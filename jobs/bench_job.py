@@ -1,0 +1,151 @@
+"""Benchmark of the whole job on generated customer data (``jobs/benchmark.py --records N``).
+
+1. Generate about N records with the demo generator (four sources in four formats, typos,
+   +tag aliases, households sharing phones, junk identifiers) and the packaged demo config.
+   Not timed.
+2. Run ``idres-spark run`` on them in a fresh process in local mode, exactly as a user would,
+   sampling the resident memory of every process of the job (the Python driver, the JVM and
+   the Python workers) every 0.1 s.
+3. Print the stage timings (from the run's metrics.json), the whole-process wall time, the
+   peak memory of all the job's processes together, and pairwise precision / recall / F1
+   against the generator's truth (computed afterwards, not timed).
+
+The figures and the exact commands are recorded in docs/benchmarks.md. Speed targets live
+here and in the docs, never in timed tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from importlib import resources
+from pathlib import Path
+
+RECORDS_PER_PERSON = 1.99  # what the demo generator produces on average
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+def _tree_rss(root: int) -> int:
+    """Resident bytes of ``root`` and all its descendants (Linux /proc)."""
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        try:
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
+        except (OSError, IndexError, ValueError):
+            continue
+        todo.extend(_children(pid))
+    return total
+
+
+class PeakMemory:
+    """Samples the summed RSS of a process tree in a thread until stopped."""
+
+    def __init__(self, pid: int, interval: float = 0.1) -> None:
+        self.pid, self.interval, self.peak = pid, interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _tree_rss(self.pid))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def prepare(folder: Path, records: int, seed: int) -> Path:
+    """Demo data of about ``records`` records and the demo config; returns the config path."""
+    from idres_spark import demo_data
+
+    people = max(1, round(records / RECORDS_PER_PERSON))
+    start = time.perf_counter()
+    demo_data.write(folder / "data", n_people=people, seed=seed)
+    config = folder / "demo.yaml"
+    with resources.as_file(resources.files("idres_spark") / "data" / "demo.yaml") as packaged:
+        shutil.copyfile(packaged, config)
+    print(f"generated data for {people:,} people in {time.perf_counter() - start:.1f}s "
+          f"under {folder}", flush=True)  # fmt: skip
+    return config
+
+
+def run_job(config: Path, log_path: Path, env: dict[str, str]) -> tuple[float, int, int]:
+    """``idres-spark run`` in a fresh process: (wall seconds, peak bytes, exit code)."""
+    command = [sys.executable, "-m", "idres_spark", "run", "--config", str(config),
+               "--run-date", "2026-11-23"]  # fmt: skip
+    with open(log_path, "w") as log:
+        start = time.perf_counter()
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        with PeakMemory(process.pid) as memory:
+            code = process.wait()
+        wall = time.perf_counter() - start
+    return wall, memory.peak, code
+
+
+def score(folder: Path) -> dict[str, float]:
+    from idres_spark.evaluate import pairwise_scores
+    from idres_spark.session import build_local_session
+    from idres_spark.state import table_path
+
+    spark = build_local_session("idres-bench-score", "local[2]")
+    try:
+        record_map = spark.read.parquet(table_path(spark, str(folder / "output"), "record_map"))
+        truth = spark.read.parquet(str(folder / "data" / "truth"))
+        return pairwise_scores(record_map, truth)
+    finally:
+        spark.stop()
+
+
+def metrics_of(folder: Path) -> dict:
+    pointers = sorted((folder / "output" / "_published").glob("*.json"))
+    run_dir = json.loads(pointers[-1].read_text())["run_dir"]
+    return json.loads((folder / "output" / run_dir / "diagnostics" / "metrics.json").read_text())
+
+
+def main(records: int, seed: int = 7, keep: str | None = None) -> int:
+    folder = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="idres-bench-job-"))
+    if keep and (folder / "output").exists():
+        shutil.rmtree(folder / "output")
+    folder.mkdir(parents=True, exist_ok=True)
+    config = prepare(folder, records, seed)
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+    load = os.getloadavg()[0]
+    wall, peak, code = run_job(config, folder / "job.log", env)
+    if code != 0:
+        print(f"the job failed with exit code {code}; see {folder / 'job.log'}")
+        return code
+    m = metrics_of(folder)
+    scores = score(folder)
+    stages = ", ".join(f"{k} {v:.1f}s" for k, v in m["stage_seconds"].items())
+    print(f"records in         {m['records_in']:,} ({m['quarantined']:,} quarantined)")
+    print(f"candidate pairs    {m.get('candidate_pairs', 0):,}; edges {m.get('edges', 0):,}")
+    print(f"profiles out       {m['profiles']:,} (largest {m['largest_profile']:,})")
+    print(f"stage timings      {stages}")
+    print(f"job wall time      {m['wall_seconds']:.1f}s (from the job's start to publishing)")
+    print(f"process wall time  {wall:.1f}s (python -m idres_spark run, start to exit)")
+    print(f"peak memory        {peak / 2**30:.2f} GiB (all processes of the job together)")
+    print(f"vs ground truth    precision {scores['precision']:.4f}  recall {scores['recall']:.4f}"
+          f"  F1 {scores['f1']:.4f}")  # fmt: skip
+    print(f"load average       {load:.1f} before, {os.getloadavg()[0]:.1f} after; "
+          f"{os.cpu_count()} cores; log {folder / 'job.log'}")  # fmt: skip
+    return 0
