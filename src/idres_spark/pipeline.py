@@ -112,8 +112,9 @@ def resolve(
             transform.UNREACHABLE_SOURCE, F.lit(False)
         )
         transform_edges, no_merge = transform.transformation_edges(
-            records, config.transformations, max_block_size=config.limits.max_block_size
-        )
+            records, config.transformations, max_block_size=config.limits.max_block_size,
+            materialize=materialize,
+        )  # fmt: skip
         earlier = history.permanent_edges(
             previous.record_map if previous else None, records.sparkSession
         )

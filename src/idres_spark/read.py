@@ -25,6 +25,7 @@ CANONICAL_STRING_FIELDS = (
 )  # fmt: skip
 _RAW_TS = "_event_ts_raw"
 _REASON = "_reason"
+_ROW_HASH = "_row_hash"
 
 
 def _open(spark: SparkSession, spec: SourceConfig | EventsConfig, what: str) -> DataFrame:
@@ -105,8 +106,14 @@ def canonicalize(frames: dict[str, DataFrame], config: Config) -> tuple[DataFram
     check_schemas(frames, config)
     parts = [_canonical_source(frames[s.name], s) for s in config.sources]
     rows = reduce(lambda a, b: a.unionByName(b), parts)
+    # Among rows with one record id the latest valid one wins; ties go by the canonical values,
+    # then by a hash of the whole source row. Not by the raw JSON: that would serialize every
+    # row of every source, when only quarantined rows need it (the records never carry it).
     latest_first = Window.partitionBy(C.RECORD_ID).orderBy(
-        F.col(_REASON).isNotNull(), F.col(C.EVENT_TS).desc_nulls_last(), F.col(C.RAW)
+        F.col(_REASON).isNotNull(),
+        F.col(C.EVENT_TS).desc_nulls_last(),
+        *[F.col(f).asc_nulls_last() for f in CANONICAL_STRING_FIELDS],
+        F.col(_ROW_HASH),
     )
     rank = F.row_number().over(latest_first)
     rows = rows.withColumn(
@@ -155,7 +162,24 @@ def _canonical_source(df: DataFrame, source: SourceConfig) -> DataFrame:
         custom.alias(C.CUSTOM),
         raw.alias(C.RAW),
         reason.alias(_REASON),
+        _row_hash(df).alias(_ROW_HASH),
     )
+
+
+def _row_hash(df: DataFrame) -> Column:
+    """xxhash64 of the row's columns (map columns left out: Spark cannot hash maps)."""
+
+    def hashable(dtype: T.DataType) -> bool:
+        if isinstance(dtype, T.MapType):
+            return False
+        if isinstance(dtype, T.StructType):
+            return all(hashable(f.dataType) for f in dtype.fields)
+        if isinstance(dtype, T.ArrayType):
+            return hashable(dtype.elementType)
+        return True
+
+    columns = [F.col(f"`{f.name}`") for f in df.schema.fields if hashable(f.dataType)]
+    return F.xxhash64(F.lit(0), *columns)
 
 
 def _str(name: str) -> Column:

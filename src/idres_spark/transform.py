@@ -39,6 +39,8 @@ are never destinations of a typo edge, so the typo edges have no cycles.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -83,9 +85,17 @@ _DIR, _WHY, _NAME = "_dir", "_why", "_transformation"  # _DIR: "l" (left -> righ
 
 
 def transformation_edges(
-    records: DataFrame, settings: TransformationsConfig, *, max_block_size: int = 1000
+    records: DataFrame,
+    settings: TransformationsConfig,
+    *,
+    max_block_size: int = 1000,
+    materialize: Callable[[DataFrame], DataFrame] | None = None,
 ) -> tuple[DataFrame, DataFrame]:
-    """(edges, no_merge): ``EDGE_SCHEMA`` directed edges, ``NO_MERGE_SCHEMA`` reviewed pairs."""
+    """(edges, no_merge): ``EDGE_SCHEMA`` directed edges, ``NO_MERGE_SCHEMA`` reviewed pairs.
+
+    Both come from the same reviewed pairs; ``materialize`` (a checkpoint) keeps the second
+    from reviewing them all again.
+    """
     spark = records.sparkSession
     if not (settings.email_typo_merge or settings.email_alias_merge):
         return spark.createDataFrame([], EDGE_SCHEMA), spark.createDataFrame([], NO_MERGE_SCHEMA)
@@ -96,6 +106,8 @@ def transformation_edges(
     if settings.email_typo_merge:
         decided.append(_typo_decisions(pairs))
     result = decided[0] if len(decided) == 1 else decided[0].unionByName(decided[1])
+    if materialize is not None:
+        result = materialize(result)
     return _edges(result), _no_merge(result)
 
 

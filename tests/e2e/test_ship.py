@@ -1,6 +1,12 @@
 """The spark-submit shipping recipe of docs/deploy.md, run as written: pack the environment with
 jobs/pack_env.sh, submit jobs/resolve.py with --archives ...#environment and
-PYSPARK_PYTHON=./environment/bin/python on local[2], then read what the run published.
+PYSPARK_PYTHON=./environment/bin/python, then read what the run published.
+
+The master is ``local-cluster[2,1,1024]``: two executor processes of one core each, launched
+by spark-submit on this machine like a standalone cluster's. Plain ``local[2]`` cannot run the
+recipe: it runs the tasks inside the driver and unpacks archives into Spark's temporary files
+folder, not the working folder the Python workers start in, so ``./environment`` does not
+exist there (docs/deploy.md says so).
 
 The Python workers can only start from the unpacked archive (PYSPARK_PYTHON is a relative path
 into it), and they import idres-spark, rapidfuzz, pyarrow and phonenumbers there, so the job
@@ -53,9 +59,10 @@ def test_packed_environment_runs_under_spark_submit(tmp_path):
         **os.environ,
         "PYSPARK_DRIVER_PYTHON": sys.executable,  # client mode: the submitting Python
         "PYSPARK_PYTHON": "./environment/bin/python",  # the workers: the unpacked archive
+        "SPARK_WORKER_DIR": str(tmp_path / "work"),  # executors' working folders
     }
     submitted = subprocess.run(
-        [submit, "--master", "local[2]",
+        [submit, "--master", "local-cluster[2,1,1024]",
          "--archives", f"{archive}#environment",
          "--conf", "spark.sql.shuffle.partitions=4",
          "--conf", "spark.ui.enabled=false",
@@ -64,7 +71,10 @@ def test_packed_environment_runs_under_spark_submit(tmp_path):
         cwd=job, env=env, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert submitted.returncode == 0, submitted.stderr[-5000:]
-    assert "the platform's session (master local[2])" in submitted.stderr
+    printed = submitted.stdout + submitted.stderr
+    assert "(master local-cluster[2,1,1024])" in printed  # it used the session spark-submit made
+    unpacked = list((tmp_path / "work").glob("app-*/*/environment/bin/python"))
+    assert len(unpacked) == 2  # each executor ran its Python workers from the archive
 
     output = job / "output"
     pointers = sorted((output / "_published").glob("*.json"))
