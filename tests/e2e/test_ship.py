@@ -40,6 +40,12 @@ def _spark_submit() -> str:
     return found
 
 
+def _spark_work_dir() -> Path:
+    import pyspark
+
+    return Path(os.environ.get("SPARK_HOME") or Path(pyspark.__file__).parent) / "work"
+
+
 def test_packed_environment_runs_under_spark_submit(tmp_path):
     submit = _spark_submit()
     packed = subprocess.run(
@@ -59,8 +65,9 @@ def test_packed_environment_runs_under_spark_submit(tmp_path):
         **os.environ,
         "PYSPARK_DRIVER_PYTHON": sys.executable,  # client mode: the submitting Python
         "PYSPARK_PYTHON": "./environment/bin/python",  # the workers: the unpacked archive
-        "SPARK_WORKER_DIR": str(tmp_path / "work"),  # executors' working folders
     }
+    work = _spark_work_dir()  # local-cluster executors work in <SPARK_HOME>/work/<app>/<n>/
+    before = set(work.glob("app-*"))
     submitted = subprocess.run(
         [submit, "--master", "local-cluster[2,1,1024]",
          "--archives", f"{archive}#environment",
@@ -73,8 +80,14 @@ def test_packed_environment_runs_under_spark_submit(tmp_path):
     assert submitted.returncode == 0, submitted.stderr[-5000:]
     printed = submitted.stdout + submitted.stderr
     assert "(master local-cluster[2,1,1024])" in printed  # it used the session spark-submit made
-    unpacked = list((tmp_path / "work").glob("app-*/*/environment/bin/python"))
-    assert len(unpacked) == 2  # each executor ran its Python workers from the archive
+    apps = set(work.glob("app-*")) - before
+    try:
+        assert len(apps) == 1
+        # each executor's working folder holds the unpacked archive its Python workers ran from
+        assert len(list(next(iter(apps)).glob("*/environment/bin/python"))) == 2
+    finally:
+        for app in apps:
+            shutil.rmtree(app, ignore_errors=True)
 
     output = job / "output"
     pointers = sorted((output / "_published").glob("*.json"))
