@@ -83,9 +83,10 @@ def run_job(
         fs.delete(work)
         if not config.graph.checkpoint_dir and not fs.list_names(f"{root}/_work"):
             fs.delete(f"{root}/_work")
-    metrics["stage_seconds"] = timer.as_dict()
-    metrics["wall_seconds"] = round(time.perf_counter() - started, 2)
-    if not preview:
+    if preview:
+        metrics["stage_seconds"] = timer.as_dict()
+        metrics["wall_seconds"] = round(time.perf_counter() - started, 2)
+    else:  # timings as in metrics.json: up to publishing
         log.info("%s", format_summary(metrics))
     return metrics
 
