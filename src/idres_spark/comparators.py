@@ -24,7 +24,7 @@ Methods (scores are float64 in [0, 1]; strings are compared exactly as given):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Sized
 from typing import Any
 
 import numpy as np
@@ -68,6 +68,13 @@ def _as_objects(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return values.to_numpy(zero_copy_only=False)
 
 
+def _check_same_length(left: Sized, right: Sized) -> None:
+    if len(left) != len(right):
+        raise ValueError(
+            f"left and right must have the same length, got {len(left)} and {len(right)}"
+        )
+
+
 def _pairs(left: ArrayLike, right: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """The present pairs (both sides neither null nor ""), as object arrays of the left and
     right values, and the mask that selects them (None when every pair is present).
@@ -78,18 +85,14 @@ def _pairs(left: ArrayLike, right: ArrayLike) -> tuple[np.ndarray, np.ndarray, n
     """
     arrow = (pa.Array, pa.ChunkedArray)
     if isinstance(left, arrow) and isinstance(right, arrow):
-        if len(left) != len(right):
-            raise ValueError(
-                f"left and right must have the same length, got {len(left)} and {len(right)}"
-            )
+        _check_same_length(left, right)
         both = pc.and_(_present_arrow(left), _present_arrow(right))
         if pc.all(both).as_py() is not False:  # every pair present (or an empty batch)
             return _as_objects(left), _as_objects(right), None
         mask = both.to_numpy(zero_copy_only=False)
         return _as_objects(left.filter(both)), _as_objects(right.filter(both)), mask
     (lv, lmask), (rv, rmask) = _present(left), _present(right)
-    if len(lv) != len(rv):
-        raise ValueError(f"left and right must have the same length, got {len(lv)} and {len(rv)}")
+    _check_same_length(lv, rv)
     mask = lmask & rmask
     if mask.all():
         return lv, rv, None

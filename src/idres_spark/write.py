@@ -57,13 +57,12 @@ def run_metrics(spark: SparkSession, root: str, run: RunContext) -> dict[str, An
     by_source = dict(record_map.groupBy(C.SOURCE).count().collect())
     changed = records.where(F.col(C.LAST_RUN_ID) == run.run_id).count()
     quarantined = dict(quarantine.groupBy(C.REASON_QUARANTINE).count().collect())
-    sizes = profiles.agg(
-        F.count(F.lit(1)).alias("profiles"),
-        F.max("record_count").alias("largest"),
-        F.sum(F.when(F.col("record_count") > 1, 1).otherwise(0)).alias("multi"),
-    ).first()
     merges = dict(merge_log.groupBy(C.REASON).count().collect())
-    histogram = sorted(tuple(row) for row in profiles.groupBy("record_count").count().collect())
+    # profiles per size; the profile figures below are read off it (one small job, not two)
+    histogram = [
+        (int(size), int(count))
+        for size, count in sorted(profiles.groupBy("record_count").count().collect())
+    ]
     top_hubs = (
         hubs.select("rule", "key_fields", "masked_value", "record_count")  # never the raw value
         .orderBy(F.desc("record_count"), "rule", "key_fields", "masked_value")
@@ -81,12 +80,12 @@ def run_metrics(spark: SparkSession, root: str, run: RunContext) -> dict[str, An
         "records_by_source": dict(sorted(by_source.items())),
         "quarantined": sum(quarantined.values()),
         "quarantined_by_reason": dict(sorted(quarantined.items())),
-        "profiles": sizes["profiles"],
-        "largest_profile": sizes["largest"] or 0,
-        "multi_record_profiles": sizes["multi"] or 0,
+        "profiles": sum(count for _, count in histogram),
+        "largest_profile": max((size for size, _ in histogram), default=0),
+        "multi_record_profiles": sum(count for size, count in histogram if size > 1),
         "merges": sum(merges.values()),
         "merges_by_reason": dict(sorted(merges.items())),
-        "profile_size_histogram": [[int(size), int(count)] for size, count in histogram],
+        "profile_size_histogram": [[size, count] for size, count in histogram],
         "hubs": hubs.count(),
         "top_hubs": [row.asDict() for row in top_hubs],
         "pruned_groups": pruned.count(),
