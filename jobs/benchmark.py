@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -92,11 +93,13 @@ def bench_scoring(pairs: int, method: str, repeat: int) -> None:
         df.write.format("noop").mode("overwrite").save()
         read_only.append(time.perf_counter() - start)
     best_raw, best_udf = min(raw), min(spark_times)
-    print(f"pairs                      {pairs:,}  method {method}")
+    med_raw, med_udf = statistics.median(raw), statistics.median(spark_times)
+    print(f"pairs                      {pairs:,}  method {method}  best of {repeat}")
     print(f"rapidfuzz cpdist, 1 process {pairs / best_raw:,.0f} pairs/s  ({best_raw:.2f}s)")
     print(f"scoring UDF, local[2]       {pairs / best_udf:,.0f} pairs/s  ({best_udf:.2f}s;"
           f" of which scanning the cached pairs {min(read_only):.2f}s)")  # fmt: skip
-    print(f"UDF / cpdist               {best_raw / best_udf:.2f}")
+    print(f"UDF / cpdist               {best_raw / best_udf:.2f}"
+          f"  (medians: {med_raw:.2f}s vs {med_udf:.2f}s, {med_raw / med_udf:.2f})")  # fmt: skip
     spark.stop()
 
 
@@ -110,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     scoring.add_argument("--pairs", type=int, default=2_000_000)
     scoring.add_argument("--method", default="jaro_winkler",
                          choices=["jaro_winkler", "levenshtein", "token_set"])  # fmt: skip
-    scoring.add_argument("--repeat", type=int, default=3)
+    scoring.add_argument("--repeat", type=int, default=10)
     sub.add_parser("graph", add_help=False, help="the graph stage alone (see jobs/bench_graph.py)")
     known, rest = parser.parse_known_args(argv)
     if known.records:

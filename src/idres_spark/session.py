@@ -88,6 +88,9 @@ def build_local_session(
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.sql.execution.arrow.maxRecordsPerBatch": "100000",  # fuzzy scoring throughput
+        # the record cap bounds a batch; no byte cap spares a size check per row (~7% of the
+        # JVM's time in the scoring UDF, docs/benchmarks.md)
+        "spark.sql.execution.arrow.maxBytesPerBatch": "2147483647",
         "spark.sql.shuffle.partitions": "8",
         "spark.driver.memory": os.environ.get("IDRES_DRIVER_MEMORY", "4g"),
         "spark.sql.adaptive.enabled": "true",

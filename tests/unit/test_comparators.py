@@ -330,3 +330,32 @@ def test_arrow_all_null_and_empty_batches():
 def test_arrow_mismatched_lengths_raise():
     with pytest.raises(ValueError, match="same length"):
         similarity(pa.array(["a"]), pa.array(["a", "b"]), "levenshtein")
+
+
+@pytest.mark.parametrize("as_arrow", [True, False])
+def test_batches_longer_than_a_chunk_score_every_pair_in_place(as_arrow, monkeypatch):
+    """Scoring runs chunk by chunk: pairs on both sides of each chunk edge, with nulls
+    scattered so the present pairs shift across edges, keep their own scores."""
+    from rapidfuzz.distance import JaroWinkler, Levenshtein
+
+    from idres_spark import comparators
+
+    monkeypatch.setattr(comparators, "CHUNK", 7)
+    rng = np.random.default_rng(3)
+    names = ["anna", "anne", "bob", "robert", "zoë", "zoe", "carl", "karl"]
+    left = [names[i] for i in rng.integers(0, len(names), 50)]
+    right = [names[i] for i in rng.integers(0, len(names), 50)]
+    for i in rng.choice(50, 9, replace=False):
+        (left if i % 2 else right)[i] = None
+    args = (pa.array(left), pa.array(right)) if as_arrow else (s(*left), s(*right))
+    expected_jw = [
+        np.nan if a is None or b is None else JaroWinkler.normalized_similarity(a, b)
+        for a, b in zip(left, right, strict=True)
+    ]
+    expected_ed = [
+        -1 if a is None or b is None else Levenshtein.distance(a, b)
+        for a, b in zip(left, right, strict=True)
+    ]
+    # cpdist's batch kernel and the one-pair call may differ in the last bit
+    np.testing.assert_allclose(similarity(*args, "jaro_winkler"), expected_jw, rtol=1e-12)
+    np.testing.assert_array_equal(edit_distance(*args), expected_ed)
