@@ -28,7 +28,8 @@ _FINGERPRINTED = tuple(c for c in NORMALIZED_COLUMNS if c != C.RECORD_ID)
 def combine_records(
     batch: DataFrame, run: RunContext, previous_records: DataFrame | None = None
 ) -> DataFrame:
-    """State columns + ``is_new`` for every record of the state after this batch."""
+    """The state columns of every record of the state after this batch: the records table as
+    it is written. :func:`mark_new` tells which records are new to the state."""
     fingerprint = F.sha2(F.to_json(F.struct(*[F.col(c) for c in _FINGERPRINTED])), 256).alias(
         C.RECORD_FINGERPRINT
     )
@@ -39,7 +40,7 @@ def combine_records(
         F.lit(run.run_ts).cast("timestamp").alias(C.LAST_RUN_TS),
     )
     if previous_records is None:
-        return arrived.withColumn(C.IS_NEW, F.lit(True))
+        return arrived
     stored = previous_records.select(*STATE_COLUMNS)
     known = stored.select(C.RECORD_ID, F.col(C.RECORD_FINGERPRINT).alias("_stored"))
     changed = (
@@ -48,9 +49,15 @@ def combine_records(
         .drop("_stored")
     )
     kept = stored.join(changed.select(C.RECORD_ID), C.RECORD_ID, "left_anti")
-    return kept.withColumn(C.IS_NEW, F.lit(False)).unionByName(
-        changed.withColumn(C.IS_NEW, F.lit(True))
-    )
+    return kept.unionByName(changed)
+
+
+def mark_new(records: DataFrame, run: RunContext, all_new: bool) -> DataFrame:
+    """``records`` (as :func:`combine_records` made them) + ``is_new``: the record arrived or
+    changed in this run, which stamped it with its run id (kept records carry an earlier run's).
+    ``all_new`` (no earlier state, or rules that changed) makes every record new."""
+    is_new = F.lit(True) if all_new else F.col(C.LAST_RUN_ID) == F.lit(run.run_id)
+    return records.withColumn(C.IS_NEW, is_new)
 
 
 def permanent_edges(previous_map: DataFrame | None, spark) -> DataFrame:

@@ -59,18 +59,24 @@ def run_job(
     )  # fmt: skip
     frames = read.load_sources(spark, config)
     event_rows = read.load_events(spark, config)
+    run_dir = state.run_dir(run.run_id)
+    folder = f"{root}/{run_dir}"  # a fresh folder, published only once complete
     try:
         result = resolve(
             frames, config, run, previous=previous, event_rows=event_rows,
             materialize=parquet_checkpoint(f"{work}/stages"),
+            # the records table is the pipeline's records checkpoint: written once, in place
+            store_records=None if preview else _store_at(f"{folder}/records"),
             graph_checkpoint=parquet_checkpoint(f"{work}/graph"), timer=timer,
         )  # fmt: skip
         if preview:
             with timer.stage("write"):
                 metrics = _write_preview(spark, result, previous, root, run)
         else:
-            metrics = _write_and_publish(spark, result, config, root, run, timer, started)
+            metrics = _write_and_publish(spark, result, config, root, run_dir, run, timer, started)
     except Exception as exc:
+        if not preview:
+            FileSystem(spark, folder).delete(folder)  # never published: nothing points at it
         if "GRAPH_VERTEX_ID_COLLISION" in str(exc):
             raise GraphError(
                 "two record ids hash to the same 64-bit vertex id; rename one source "
@@ -96,14 +102,14 @@ def _write_and_publish(
     result: ResolutionResult,
     config: Config,
     root: str,
+    run_dir: str,
     run: RunContext,
     timer: StageTimer,
     started: float,
 ) -> dict[str, Any]:
-    run_dir = state.run_dir(run.run_id)
     folder = f"{root}/{run_dir}"
     with timer.stage("write"):
-        write.write_tables(spark, result.tables(), folder)
+        write.write_tables(spark, result.tables(), folder, clear=False)
     with timer.stage("metrics"):
         edges = result.edges.groupBy(C.REASON).count().collect()
         metrics = {
@@ -182,6 +188,17 @@ def export_merge_log(
     else:
         writer.parquet(destination)
     return spark.read.parquet(destination).count() if fmt == "parquet" else recent.count()
+
+
+def _store_at(path: str):
+    """A ``store_records`` for :func:`resolve`: write the frame as the table at ``path`` and
+    read it back."""
+
+    def store(df: DataFrame) -> DataFrame:
+        df.write.mode("overwrite").parquet(path)
+        return df.sparkSession.read.parquet(path)
+
+    return store
 
 
 def _work_dir(config: Config, run_id: str) -> str:

@@ -48,10 +48,11 @@ class ResolutionResult:
     hubs: DataFrame
     pruned_groups: DataFrame
     transformation_no_merge: DataFrame
-    records: DataFrame  # the records state (every record, with fingerprints)
+    records: DataFrame  # the records state (every record, with fingerprints) + is_new
     edges: DataFrame
     events: DataFrame | None = None
     observations: tuple[Observation, ...] = ()  # figures counted while the stages ran
+    records_stored: bool = False  # the records table is already written (``store_records``)
 
     def observed(self) -> dict[str, int]:
         """The counted figures (``batch_records``: valid records read in
@@ -67,12 +68,13 @@ class ResolutionResult:
             "profiles": self.profiles,
             "record_map": self.record_map,
             "merge_log": self.merge_log,
-            "records": self.records.select(*history.STATE_COLUMNS),
             "diagnostics/quarantine": self.quarantine,
             "diagnostics/hubs": self.hubs,
             "diagnostics/pruned_groups": self.pruned_groups,
             "diagnostics/transformation_no_merge": self.transformation_no_merge,
         }
+        if not self.records_stored:
+            tables["records"] = self.records.select(*history.STATE_COLUMNS)
         if self.events is not None:
             tables["events"] = self.events
         return tables
@@ -85,13 +87,16 @@ def resolve(
     *,
     previous: PreviousState | None = None,
     materialize: Callable[[DataFrame], DataFrame] = spark_checkpoint,
+    store_records: Callable[[DataFrame], DataFrame] | None = None,
     graph_checkpoint: Checkpointer | None = None,
     timer: StageTimer | None = None,
     event_rows: DataFrame | None = None,
 ) -> ResolutionResult:
     """Resolve one batch; with ``previous`` (incremental mode) against the published state.
 
-    ``event_rows`` (canonical events) are re-keyed to profiles.
+    ``event_rows`` (canonical events) are re-keyed to profiles. ``store_records`` writes the
+    records table and returns it read back (default: ``materialize``, and the table is
+    written with the others).
     """
     timer = timer or StageTimer()
     with timer.stage("read+normalize"):
@@ -100,10 +105,13 @@ def resolve(
         batch = batch.observe(batch_count, F.count(F.lit(1)).alias("batch_records"))
         normalized = normalize.normalize_records(batch, config.normalization)
         records = history.combine_records(normalized, run, previous.records if previous else None)
-        if previous is not None and not previous.run.run_id.endswith(run.config_fingerprint[:8]):
-            # the rules changed since the published run: compare every pair again
-            records = records.withColumn(C.IS_NEW, F.lit(True))
-        records = materialize(records)
+        # the records table as it is written: a store that writes it in the run folder saves
+        # writing the records twice
+        stored = (store_records or materialize)(records)
+        # without earlier state, or when the rules changed since the published run, every
+        # pair is compared (again)
+        all_new = previous is None or not previous.run.run_id.endswith(run.config_fingerprint[:8])
+        records = history.mark_new(stored, run, all_new)
     with timer.stage("block+score+transform"):
         pairs, hubs = block.candidate_pairs(records, config)
         pair_count = Observation("candidate_pairs")  # counted as the pairs stream by, no job
@@ -155,6 +163,7 @@ def resolve(
         pruned_groups=linked.pruned_groups,
         transformation_no_merge=no_merge,
         records=records,
+        records_stored=store_records is not None,
         edges=edges.where(F.col(C.PRIORITY) >= 0),
         events=routed,
         observations=(batch_count, pair_count),
