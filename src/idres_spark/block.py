@@ -62,9 +62,9 @@ def candidate_pairs(records: DataFrame, config: Config) -> tuple[DataFrame, Data
         )
         for b in branches(config)
     ]
-    keys = reduce(DataFrame.unionByName, keyed).where(F.col(KEY).isNotNull())
+    all_keys = reduce(DataFrame.unionByName, keyed).where(F.col(KEY).isNotNull())
     per_key = Window.partitionBy(BRANCH, KEY)
-    keys = keys.withColumn("n", F.count(F.lit(1)).over(per_key))
+    keys = all_keys.withColumn("n", F.count(F.lit(1)).over(per_key))
     limit = config.limits.max_block_size
     usable = keys.where((F.col("n") > 1) & (F.col("n") <= limit)).drop("n")
     left = usable.withColumnRenamed(C.RECORD_ID, C.ID_L).withColumnRenamed(C.IS_NEW, "_new_l")
@@ -75,21 +75,20 @@ def candidate_pairs(records: DataFrame, config: Config) -> tuple[DataFrame, Data
         .groupBy(C.ID_L, C.ID_R)
         .agg(F.expr(f"bit_or(shiftleft(1L, {BRANCH}))").alias(C.BLOCK_MASK))
     )
-    return pairs, _hubs(keys.where(F.col("n") > limit), config)
+    # the hubs are written later, by a query of their own: an aggregation (no sort) is the
+    # cheapest way to count the keys again
+    per_value = all_keys.groupBy(BRANCH, KEY).agg(F.count(F.lit(1)).alias("record_count"))
+    return pairs, _hubs(per_value.where(F.col("record_count") > limit), config)
 
 
-def _hubs(hub_keys: DataFrame, config: Config) -> DataFrame:
+def _hubs(hub_counts: DataFrame, config: Config) -> DataFrame:
     names = branches(config)
     rule_of = F.element_at(F.array(*[F.lit(b.rule.name) for b in names]), F.col(BRANCH) + 1)
     fields_of = F.element_at(F.array(*[F.lit(b.key_fields) for b in names]), F.col(BRANCH) + 1)
-    return (
-        hub_keys.groupBy(BRANCH, KEY)
-        .agg(F.count(F.lit(1)).alias("record_count"))
-        .select(
-            rule_of.alias(RULE),
-            fields_of.alias(KEY_FIELDS),
-            mask_value(F.col(KEY)).alias("masked_value"),
-            F.substring(F.sha2(F.col(KEY), 256), 1, 16).alias("value_hash"),
-            F.col("record_count"),
-        )
+    return hub_counts.select(
+        rule_of.alias(RULE),
+        fields_of.alias(KEY_FIELDS),
+        mask_value(F.col(KEY)).alias("masked_value"),
+        F.substring(F.sha2(F.col(KEY), 256), 1, 16).alias("value_hash"),
+        F.col("record_count"),
     )

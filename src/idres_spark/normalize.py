@@ -21,23 +21,32 @@ NORMALIZED_COLUMNS = (
 )  # fmt: skip
 
 
+_LOWERED, _VALID = "_email_lowered", "_email_valid"
+
+
 def normalize_records(records: DataFrame, settings: NormalizationConfig) -> DataFrame:
     junk = N.junk_set(settings.junk_values, settings.replace_builtin_junk)
-    e164 = N.e164_phone_udf(settings.default_phone_region)
-    email_raw = F.col(C.EMAIL)
-    malformed = N.email_is_malformed(email_raw, junk)
-    email = N.clean_email(email_raw, junk)
     custom = F.map_filter(
         F.transform_values(C.CUSTOM, lambda _k, v: N.clean_id(v, junk)),
         lambda _k, v: v.isNotNull(),
     )
-    return (
-        records.withColumn(C.EMAIL_RAW, email_raw)
-        .withColumn(C.PHONE_RAW, F.col(C.PHONE))
-        .withColumn(C.EMAIL_STATUS, N.email_status(F.col(C.EMAIL_STATUS), email, malformed))
-        .withColumn(C.EMAIL, email)
+    # the email's intermediate values are columns, so each is computed once per row (the
+    # syntax check is the costliest expression of the stage)
+    lowered, valid = F.col(_LOWERED), F.col(_VALID)
+    with_email = (
+        records.withColumn(C.EMAIL_RAW, F.col(C.EMAIL))
+        .withColumn(_LOWERED, N.lowered_email(F.col(C.EMAIL_RAW), junk))
+        .withColumn(_VALID, lowered.rlike(N.EMAIL_PATTERN))
+        .withColumn(C.EMAIL, F.when(valid, lowered))
+        .withColumn(
+            C.EMAIL_STATUS,
+            N.email_status(F.col(C.EMAIL_STATUS), F.col(C.EMAIL), lowered.isNotNull() & ~valid),
+        )
         .withColumn(C.EMAIL_CANONICAL, N.strip_alias_tag(F.col(C.EMAIL)))
-        .withColumn(C.PHONE, e164(N.phone_candidate(F.col(C.PHONE_RAW), junk)))
+        .withColumn(C.PHONE_RAW, F.col(C.PHONE))
+    )
+    return (
+        N.with_e164(with_email, C.PHONE_RAW, C.PHONE, junk, settings.default_phone_region)
         .withColumn(C.USER_ID, N.clean_id(F.col(C.USER_ID), junk))
         .withColumn(C.DEVICE_ID, N.clean_id(F.col(C.DEVICE_ID), junk))
         .withColumn(C.IP, N.clean_ip(F.col(C.IP), junk))

@@ -1,17 +1,21 @@
 """Column builders: ``Column -> Column`` functions that normalize one identifier each.
 
-All are native Spark expressions except phone parsing, which has no Spark equivalent and runs
-the ``phonenumbers`` library in a vectorized pandas UDF built by :func:`e164_phone_udf`
-(each batch parses its distinct values once).
+All are native Spark expressions except phone parsing outside North America, which has no
+Spark equivalent and runs the ``phonenumbers`` library in a vectorized pandas UDF built by
+:func:`e164_phone_udf` (each batch parses its distinct values once). North American numbers
+are validated natively against the library's own patterns (:func:`nanp_is_valid`).
 """
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Iterable
+from functools import reduce
+from typing import Any
 
 import pandas as pd
-from pyspark.sql import Column
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 BUILTIN_JUNK = (
@@ -67,15 +71,20 @@ def null_if_junk(col: Column, junk: list[str]) -> Column:
     return F.when(F.lower(trimmed).isin(junk) | (trimmed == ""), F.lit(None)).otherwise(trimmed)
 
 
+def lowered_email(raw: Column, junk: list[str]) -> Column:
+    """Trimmed, lower-cased email, null when junk; not yet checked for syntax."""
+    return F.lower(null_if_junk(raw, junk))
+
+
 def clean_email(col: Column, junk: list[str]) -> Column:
     """Trimmed, lower-cased email; null when junk or syntactically invalid."""
-    email = F.lower(null_if_junk(col, junk))
+    email = lowered_email(col, junk)
     return F.when(email.rlike(EMAIL_PATTERN), email)
 
 
 def email_is_malformed(raw: Column, junk: list[str]) -> Column:
     """True when a non-junk raw email fails the syntax check."""
-    email = F.lower(null_if_junk(raw, junk))
+    email = lowered_email(raw, junk)
     return email.isNotNull() & ~email.rlike(EMAIL_PATTERN)
 
 
@@ -167,6 +176,97 @@ def e164_many(candidates: Iterable[str], default_region: str) -> dict[str, str |
         else:
             out[text] = parse_e164(text, default_region)
     return out
+
+
+_NUMBER_TYPES = (  # the descriptions phonenumbers' number-type check tries, commonest first
+    "fixed_line", "mobile", "toll_free", "premium_rate", "shared_cost", "voip",
+    "personal_number", "pager", "uan", "voicemail",
+)  # fmt: skip
+
+
+@functools.cache
+def _nanp_regions() -> tuple[tuple[str | None, Any, tuple[Any, ...]], ...]:
+    """(leading-digits regex, general description, number-type descriptions) per North
+    American region, in the order phonenumbers tries them, from the installed library."""
+    import phonenumbers
+    from phonenumbers import PhoneMetadata
+
+    regions = []
+    for region in phonenumbers.region_codes_for_country_code(1):
+        meta = PhoneMetadata.metadata_for_region(region)
+        if meta is None:
+            continue
+        types = [getattr(meta, name) for name in _NUMBER_TYPES]
+        regions.append((meta.leading_digits, meta.general_desc, tuple(t for t in types if t)))
+    return tuple(regions)
+
+
+def _matches_desc(nsn: Column, desc) -> Column:
+    """phonenumbers' ``_is_number_matching_desc``: a possible length and the whole pattern."""
+    if desc is None or not desc.national_number_pattern:
+        return F.lit(False)
+    whole = nsn.rlike(f"^(?:{desc.national_number_pattern})$")
+    if desc.possible_length:
+        return F.length(nsn).isin(*desc.possible_length) & whole
+    return whole
+
+
+def nanp_is_valid(nsn: Column) -> Column:
+    """``phonenumbers.is_valid_number`` for a country-code-1 number, as a native expression over
+    its national significant number (digits, no leading zeros).
+
+    Like the library: the regions of +1 are tried in order; a region whose leading digits
+    match decides alone, one without leading digits (US, CA) claims the number when it is valid
+    there; valid means the general pattern and one number type's pattern match. The patterns
+    are the installed library's, so the two agree (tests/spark/test_normalizers.py).
+    """
+    decided = None
+    for leading, general, types in _nanp_regions():
+        valid = _matches_desc(nsn, general) & reduce(
+            lambda a, b: a | b, [_matches_desc(nsn, t) for t in types], F.lit(False)
+        )
+        if leading:
+            cond, value = nsn.rlike(f"^(?:{leading})"), valid
+        else:
+            cond, value = valid, F.lit(True)
+        decided = F.when(cond, value) if decided is None else decided.when(cond, value)
+    return F.lit(False) if decided is None else decided.otherwise(F.lit(False))
+
+
+def nanp_digits(candidate: Column, default_region: str) -> Column:
+    """The ten digits after the country code when :func:`e164_many` takes its North American
+    path for this candidate (``+1`` and ten digits; with a NANP default region, ten digits or
+    ``1`` and ten digits), else null."""
+    import phonenumbers
+
+    plus_one = F.when(candidate.startswith("+1"), F.substring(candidate, 3, 100))
+    if phonenumbers.country_code_for_region(default_region) == 1:
+        bare = F.when(
+            (F.length(candidate) == 11) & candidate.startswith("1"), F.substring(candidate, 2, 100)
+        ).otherwise(candidate)
+        plus_one = plus_one.when(~candidate.startswith("+"), bare)
+    return F.when(F.length(plus_one) == 10, plus_one)
+
+
+def with_e164(df: DataFrame, raw: str, out: str, junk: list[str], default_region: str) -> DataFrame:
+    """``df`` + column ``out``: the phone in column ``raw`` as E.164, or null, exactly as
+    :func:`e164_many` decides for its :func:`phone_candidate`.
+
+    North American numbers, most of a US or Canadian customer base, are validated natively
+    (:func:`nanp_is_valid`); only the others cross to Python, into the ``phonenumbers`` UDF,
+    which receives null for the rest and so does no work for them. The intermediate values are
+    columns of their own, so Spark computes each once per row.
+    """
+    cand, ten, nsn = f"_{out}_candidate", f"_{out}_nanp", f"_{out}_nsn"
+    native = F.when(nanp_is_valid(F.col(nsn)), F.concat(F.lit("+1"), F.col(ten)))
+    parsed = e164_phone_udf(default_region)(F.when(F.col(ten).isNull(), F.col(cand)))
+    return (
+        df.withColumn(cand, phone_candidate(F.col(raw), junk))
+        .withColumn(ten, nanp_digits(F.col(cand), default_region))
+        .withColumn(nsn, F.regexp_replace(F.col(ten), "^0+", ""))
+        .withColumn(out, F.when(F.col(ten).isNotNull(), native).otherwise(parsed))
+        .drop(cand, ten, nsn)
+    )
 
 
 def e164_phone_udf(default_region: str):

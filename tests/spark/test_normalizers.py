@@ -144,3 +144,39 @@ def test_masking_hides_identifiers(spark):
     assert_column_equality(df.withColumn("got", mask_value(F.col("raw"))), "got", "expected")
     for raw, expected in df.collect():
         assert mask(raw) == expected
+
+
+@pytest.mark.parametrize("region", ["US", "GB", "JM"])
+def test_native_north_american_path_agrees_with_phonenumbers(spark, region):
+    """with_e164 validates +1 numbers natively and sends the rest to the phonenumbers UDF; on
+    numbers of every North American region (and junk, foreign, short and long ones) it must
+    give exactly what the UDF alone gives."""
+    import random
+
+    import phonenumbers
+
+    rng = random.Random(11)
+    area_codes = ["212", "415", "416", "604", "800", "900", "555", "011", "123"]
+    for r in phonenumbers.region_codes_for_country_code(1):
+        lead = phonenumbers.PhoneMetadata.metadata_for_region(r).leading_digits
+        area_codes += [c for c in (lead or "").split("|") if c.isdigit() and len(c) == 3]
+
+    def digits(n: int) -> str:
+        return "".join(rng.choice("0123456789") for _ in range(n))
+
+    values = []
+    for _ in range(1500):
+        ten = rng.choice(area_codes) + digits(7)
+        values += [
+            ten,
+            "1" + ten,
+            "+1" + ten,
+            "+" + digits(rng.randint(8, 13)),
+            digits(rng.randint(5, 14)),
+        ]
+    values += ["+1 (415) 234-5678", "020 7946 0958", "+44 20 7946 0958", "n/a", None, ""]
+    df = spark.createDataFrame([(v,) for v in values], "raw string")
+    expected = N.e164_phone_udf(region)(N.phone_candidate(F.col("raw"), JUNK))
+    got = N.with_e164(df, "raw", "got", JUNK, region).withColumn("expected", expected)
+    assert got.columns == ["raw", "got", "expected"]  # no working columns left behind
+    assert_column_equality(got, "got", "expected")
