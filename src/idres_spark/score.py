@@ -70,12 +70,21 @@ def match_pairs(pairs: DataFrame, records: DataFrame, config: Config) -> DataFra
     joined = pairs.join(side, C.ID_L).join(other, C.ID_R)
     all_branches = branches(config)
     specs = _fuzzy_specs(all_branches)
+
+    def needed(spec: tuple[str, str]) -> Column:
+        """Pairs a branch with this fuzzy condition may still match (its bit is set, its native
+        conditions hold): only these send their values to the UDF; the others send nulls,
+        which the comparators skip before any string reaches Python."""
+        gates = [_native_gate(b) for b in all_branches if spec in _branch_specs(b)]
+        return reduce(lambda a, b: a | b, gates)
+
     joined = joined.select(
         "*",
         *[
-            fuzzy_score_udf(method)(X.field(name, C.LEFT), X.field(name, C.RIGHT)).alias(
-                f"{_FUZZY}{i}"
-            )
+            fuzzy_score_udf(method)(
+                F.when(needed((name, method)), X.field(name, C.LEFT)),
+                F.when(needed((name, method)), X.field(name, C.RIGHT)),
+            ).alias(f"{_FUZZY}{i}")
             for i, (name, method) in enumerate(specs)
         ],
     )
@@ -127,24 +136,40 @@ def _fuzzy_specs(all_branches: list[Branch]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(specs))
 
 
-def _branch_match(branch: Branch, specs: tuple[tuple[str, str], ...]) -> tuple[Column, Column]:
-    """(matched, score) of one branch on the pair row."""
+def _branch_specs(branch: Branch) -> set[tuple[str, str]]:
+    return {(c.field, c.method) for c in branch.conditions if X.native_condition(c) is None}
+
+
+def _native_gate(branch: Branch) -> Column:
+    """True when the pair came from this branch's block and every condition Spark evaluates
+    natively (equals, typo, levenshtein, the time window) holds: all but the fuzzy ones."""
     bit = F.lit(1 << branch.index).cast("long")
-    matched = (F.col(C.BLOCK_MASK).bitwiseAND(bit)) != 0
-    scores: list[Column] = []
+    gate = (F.col(C.BLOCK_MASK).bitwiseAND(bit)) != 0
     for cond in branch.conditions:
         native = X.native_condition(cond)
-        if native is None:
-            value = F.col(f"{_FUZZY}{specs.index((cond.field, cond.method))}")
-            native = (value.isNotNull() & (value >= cond.min)), value
-        matched = matched & F.coalesce(native[0], F.lit(False))
-        scores.append(native[1])
+        if native is not None:
+            gate = gate & F.coalesce(native[0], F.lit(False))
     seconds = branch.rule.within_seconds
     if seconds is not None:
         gap = F.abs(
             F.unix_timestamp(F.col(C.EVENT_TS + C.LEFT))
             - F.unix_timestamp(F.col(C.EVENT_TS + C.RIGHT))
         )
-        matched = matched & F.coalesce(gap <= seconds, F.lit(False))
+        gate = gate & F.coalesce(gap <= seconds, F.lit(False))
+    return gate
+
+
+def _branch_match(branch: Branch, specs: tuple[tuple[str, str], ...]) -> tuple[Column, Column]:
+    """(matched, score) of one branch on the pair row."""
+    matched = _native_gate(branch)
+    scores: list[Column] = []
+    for cond in branch.conditions:
+        native = X.native_condition(cond)
+        if native is None:
+            value = F.col(f"{_FUZZY}{specs.index((cond.field, cond.method))}")
+            matched = matched & value.isNotNull() & (value >= cond.min)
+            scores.append(value)
+        else:
+            scores.append(native[1])
     score = F.least(*scores) if len(scores) > 1 else scores[0]
     return matched, score

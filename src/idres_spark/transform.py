@@ -178,8 +178,11 @@ def _alias_decisions(pairs: DataFrame) -> DataFrame:
 
 
 def _typo_decisions(pairs: DataFrame) -> DataFrame:
+    # an adjacent swap is two Levenshtein edits: that cheap bounded distance (-1 beyond 2)
+    # keeps the character arrays of the swap test to the few pairs that can be one
+    distance = F.levenshtein(_l(_KEY), _r(_KEY), 2)
     one_edit = (F.abs(F.length(_l(_KEY)) - F.length(_r(_KEY))) <= 1) & (
-        (F.levenshtein(_l(_KEY), _r(_KEY), 1) == 1) | _adjacent_swap(_l(_KEY), _r(_KEY))
+        (distance == 1) | ((distance == 2) & _adjacent_swap(_l(_KEY), _r(_KEY)))
     )
     in_domain = _l(_LOCAL) == _r(_LOCAL)
     typo_l = in_domain & ~_l(_KNOWN) & (_r(_KNOWN) | (_r(_FREQ) > _l(_FREQ)))
