@@ -122,6 +122,17 @@ def metrics_of(folder: Path) -> dict:
     return json.loads((folder / "output" / run_dir / "diagnostics" / "metrics.json").read_text())
 
 
+def cpu_reference() -> float:
+    """Seconds a fixed pure-Python loop takes now: on a shared machine the same job's time
+    follows this figure (1.4-2.2 s seen on the project's machines), so it is printed with the
+    results to tell a slow machine from a slow job."""
+    start = time.perf_counter()
+    total = 0
+    for i in range(20_000_000):
+        total += i
+    return time.perf_counter() - start
+
+
 def main(records: int, seed: int = 7, keep: str | None = None) -> int:
     folder = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="idres-bench-job-"))
     if keep and (folder / "output").exists():
@@ -129,8 +140,9 @@ def main(records: int, seed: int = 7, keep: str | None = None) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     config = prepare(folder, records, seed)
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
-    load = os.getloadavg()[0]
+    load, reference = os.getloadavg()[0], cpu_reference()
     wall, peak, code = run_job(config, folder / "job.log", env)
+    reference_after = cpu_reference()
     if code != 0:
         print(f"the job failed with exit code {code}; see {folder / 'job.log'}")
         return code
@@ -148,4 +160,8 @@ def main(records: int, seed: int = 7, keep: str | None = None) -> int:
           f"  F1 {scores['f1']:.4f}")  # fmt: skip
     print(f"load average       {load:.1f} before, {os.getloadavg()[0]:.1f} after; "
           f"{os.cpu_count()} cores; log {folder / 'job.log'}")  # fmt: skip
+    print(
+        f"CPU reference      {reference:.2f}s before, {reference_after:.2f}s after "
+        "(a fixed Python loop; lower is a faster machine)"
+    )
     return 0

@@ -20,6 +20,8 @@ from idres_spark.errors import RuntimeEnvironmentError
 log = logging.getLogger(__name__)
 
 MIN_JAVA = 17
+# Spark 4 lower-cases through ICU unless this is false; 3.5 always uses the JVM's mapping
+CASE_MAPPING = "spark.sql.icu.caseMappings.enabled"
 
 
 def check_java() -> int:
@@ -100,7 +102,7 @@ def build_local_session(
         "spark.sql.adaptive.coalescePartitions.minPartitionNum": "8",
         # lower() through the JVM's case mapping, as on Spark 3.5; ICU's (the Spark 4 default)
         # cost 4 s of the normalization of 1M records
-        "spark.sql.icu.caseMappings.enabled": "false",
+        CASE_MAPPING: "false",
         "spark.python.worker.reuse": "true",
         "spark.driver.extraJavaOptions": "-Dlog4j2.level=WARN",
     }
@@ -123,6 +125,7 @@ def get_session(app_name: str = "idres-spark", checkpoint_dir: str | None = None
     active = SparkSession.getActiveSession()
     if active is not None:
         log.info("using the active SparkSession (master %s)", active.sparkContext.master)
+        active.conf.set(CASE_MAPPING, "false")  # lower-case as every run does (docs/deploy.md)
         if checkpoint_dir:
             active.sparkContext.setCheckpointDir(checkpoint_dir)
         return active
@@ -133,6 +136,8 @@ def get_session(app_name: str = "idres-spark", checkpoint_dir: str | None = None
         log.info("using the platform's session (master %s)", session.sparkContext.master)
         if session.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "10000") == "10000":
             session.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "100000")
+        # normalization lower-cases as the local session does (docs/deploy.md)
+        session.conf.set(CASE_MAPPING, "false")
         if checkpoint_dir:
             session.sparkContext.setCheckpointDir(checkpoint_dir)
         return session
