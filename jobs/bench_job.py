@@ -124,8 +124,8 @@ def metrics_of(folder: Path) -> dict:
 
 def cpu_reference() -> float:
     """Seconds a fixed pure-Python loop takes now: on a shared machine the same job's time
-    follows this figure (1.4-2.2 s seen on the project's machines), so it is printed with the
-    results to tell a slow machine from a slow job."""
+    follows this figure (0.65-1.05 s seen on the project's machines within one hour), so it
+    is printed with the results to tell a slow machine from a slow job."""
     start = time.perf_counter()
     total = 0
     for i in range(20_000_000):
