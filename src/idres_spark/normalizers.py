@@ -154,28 +154,12 @@ def parse_e164(text: str, default_region: str) -> str | None:
 
 
 def e164_many(candidates: Iterable[str], default_region: str) -> dict[str, str | None]:
-    """Distinct phone candidates (digits with an optional leading ``+``, as
-    :func:`phone_candidate` makes them) -> E.164 or None, exactly as :func:`parse_e164`.
+    """Distinct phone candidates -> E.164 or None, each parsed by :func:`parse_e164`.
 
-    North American numbers (country code 1), most of a US or Canadian customer base, skip the
-    general parser: ``+1`` and ten digits, or with a NANP default region ten digits or ``1``
-    and ten digits, are built as a ``PhoneNumber`` directly and only validated, half the cost
-    of ``phonenumbers.parse``. tests/unit/test_phones.py checks the two agree.
+    North American numbers do not come here in the job: :func:`with_e164` validates them
+    natively and sends this only the others.
     """
-    import phonenumbers
-
-    nanp_default = phonenumbers.country_code_for_region(default_region) == 1
-    out: dict[str, str | None] = {}
-    for text in candidates:
-        digits = text[2:] if text.startswith("+1") else None
-        if digits is None and nanp_default and text.isdigit():
-            digits = text[1:] if len(text) == 11 and text[0] == "1" else text
-        if digits is not None and len(digits) == 10 and digits.isdigit():
-            number = phonenumbers.PhoneNumber(country_code=1, national_number=int(digits))
-            out[text] = "+1" + digits if phonenumbers.is_valid_number(number) else None
-        else:
-            out[text] = parse_e164(text, default_region)
-    return out
+    return {text: parse_e164(text, default_region) for text in candidates}
 
 
 _NUMBER_TYPES = (  # the descriptions phonenumbers' number-type check tries, commonest first
@@ -234,9 +218,11 @@ def nanp_is_valid(nsn: Column) -> Column:
 
 
 def nanp_digits(candidate: Column, default_region: str) -> Column:
-    """The ten digits after the country code when :func:`e164_many` takes its North American
-    path for this candidate (``+1`` and ten digits; with a NANP default region, ten digits or
-    ``1`` and ten digits), else null."""
+    """The ten digits after the country code of a North American candidate (``+1`` and ten
+    digits; with a NANP default region also ten digits, or ``1`` and ten digits, unless they
+    start with the international dialling prefix), else null.
+    For these ``phonenumbers.parse`` gives country code 1 and these digits, so only validity
+    is left to decide."""
     import phonenumbers
 
     plus_one = F.when(candidate.startswith("+1"), F.substring(candidate, 3, 100))
@@ -244,13 +230,19 @@ def nanp_digits(candidate: Column, default_region: str) -> Column:
         bare = F.when(
             (F.length(candidate) == 11) & candidate.startswith("1"), F.substring(candidate, 2, 100)
         ).otherwise(candidate)
-        plus_one = plus_one.when(~candidate.startswith("+"), bare)
+        national = ~candidate.startswith("+")
+        # digits that start with the region's international dialling prefix (011) are read
+        # by the parser as a call abroad: they are left to it
+        meta = phonenumbers.PhoneMetadata.metadata_for_region(default_region)
+        if meta is not None and meta.international_prefix:
+            national = national & ~candidate.rlike(f"^(?:{meta.international_prefix})")
+        plus_one = plus_one.when(national, bare)
     return F.when(F.length(plus_one) == 10, plus_one)
 
 
 def with_e164(df: DataFrame, raw: str, out: str, junk: list[str], default_region: str) -> DataFrame:
     """``df`` + column ``out``: the phone in column ``raw`` as E.164, or null, exactly as
-    :func:`e164_many` decides for its :func:`phone_candidate`.
+    :func:`parse_e164` decides for its :func:`phone_candidate`.
 
     North American numbers, most of a US or Canadian customer base, are validated natively
     (:func:`nanp_is_valid`); only the others cross to Python, into the ``phonenumbers`` UDF,

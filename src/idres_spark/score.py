@@ -78,14 +78,14 @@ def match_pairs(pairs: DataFrame, records: DataFrame, config: Config) -> DataFra
         gates = [_native_gate(b) for b in all_branches if spec in _branch_specs(b)]
         return reduce(lambda a, b: a | b, gates)
 
+    gates = [needed(spec) for spec in specs]
     joined = joined.select(
         "*",
         *[
             fuzzy_score_udf(method)(
-                F.when(needed((name, method)), X.field(name, C.LEFT)),
-                F.when(needed((name, method)), X.field(name, C.RIGHT)),
+                F.when(gate, X.field(name, C.LEFT)), F.when(gate, X.field(name, C.RIGHT))
             ).alias(f"{_FUZZY}{i}")
-            for i, (name, method) in enumerate(specs)
+            for i, ((name, method), gate) in enumerate(zip(specs, gates, strict=True))
         ],
     )
     per_rule: dict[int, list[tuple[Column, Column, bool]]] = {}
