@@ -110,14 +110,18 @@ def email_status(status: Column, email: Column, malformed: Column) -> Column:
 
 def clean_name(col: Column, junk: list[str]) -> Column:
     """Lower-case, accents folded, punctuation other than ' and - removed, spaces collapsed."""
-    name = F.lower(null_if_junk(col, junk))
+    lowered = F.lower(null_if_junk(col, junk))
+    name = lowered
     for char, folded in _MULTI_CHAR_FOLDS.items():
         name = F.regexp_replace(name, char, folded)
     name = F.translate(name, _ACCENTED, _UNACCENTED)
     name = F.regexp_replace(name, r"\p{M}+", "")  # combining marks of decomposed input
     name = F.regexp_replace(name, r"[^\p{L}\p{N}'\- ]+", " ")
     name = F.trim(F.regexp_replace(name, r"\s+", " "))
-    return F.when(name != "", name)
+    # most names are already clean (ASCII letters, digits, ' and -, single spaces): every
+    # step above leaves them as they are, so one match replaces the eight passes
+    clean = lowered.rlike(r"^[a-z0-9'\-]+( [a-z0-9'\-]+)*$")
+    return F.when(clean, lowered).otherwise(F.when(name != "", name))
 
 
 def clean_ip(col: Column, junk: list[str]) -> Column:

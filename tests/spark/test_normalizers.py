@@ -93,6 +93,12 @@ def test_clean_name(spark):
         ("Jose\u0301", "jose"),  # decomposed accent
         ("O'Brien-Smith", "o'brien-smith"),
         ("Dr. John", "dr john"),
+        # already clean (one match, no rewriting) and just short of it
+        ("ANNE-MARIE d'Arcy", "anne-marie d'arcy"),
+        ("X - Y2", "x - y2"),
+        ("Mary  Ann", "mary ann"),
+        ("Mary\tAnn", "mary ann"),
+        ("ann_marie", "ann marie"),
         ("n/a", None),
         ("  ", None),
         (None, None),
