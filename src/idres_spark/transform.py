@@ -193,9 +193,9 @@ def _alias_decisions(eligible: DataFrame) -> DataFrame:
 
 def _typo_decisions(eligible: DataFrame) -> DataFrame:
     # the join keeps pairs one or two Levenshtein edits apart (cheap, bounded); an adjacent
-    # swap is two edits, and its character-array test runs on those pairs only, after the
-    # join: inside the join's condition it made the join's generated code too large to
-    # compile, and the whole join ran interpreted (3x slower at 1M records)
+    # swap is two edits, and its character-array test runs on those pairs only, in the
+    # projection after the join: inside the join's condition, even last, the join took
+    # 2.7x as long at 1M records (9.7 s against 3.6 s; docs/benchmarks.md)
     distance = F.levenshtein(_l(_KEY), _r(_KEY), 2)
     close = (F.abs(F.length(_l(_KEY)) - F.length(_r(_KEY))) <= 1) & distance.isin(1, 2)
     one_edit = (distance == 1) | _adjacent_swap(_l(_KEY), _r(_KEY))
