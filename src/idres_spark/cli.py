@@ -10,6 +10,7 @@ import argparse
 import datetime as dt
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -83,7 +84,14 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--state", help="the job's output path")
     export.add_argument("--since", type=_days, default=30, help="e.g. 30d (default), 12w")
     export.add_argument("--format", choices=["csv", "parquet"], default="csv")
-    export.add_argument("--output", required=True, help="where to write the export")
+    export.add_argument(
+        "--output", required=True,
+        help="a new or empty folder for the export (outside the state)",
+    )  # fmt: skip
+    export.add_argument(
+        "--overwrite", action="store_true",
+        help="replace an earlier export in --output (never any other folder)",
+    )  # fmt: skip
     export.set_defaults(handler=_cmd_merge_log)
     validate = sub.add_parser("validate", help="check the config and each source's columns")
     validate.add_argument("--config", required=True)
@@ -114,7 +122,7 @@ def _setup_logging(verbose: bool) -> None:
 
 def load_runnable_config(path: str, output: str | None) -> Config:
     """Load a config and refuse settings this version cannot run yet."""
-    overrides = {"output": {"path": os.path.abspath(output)}} if output else None
+    overrides = {"output": {"path": _absolute(output)}} if output else None
     config = load_config(path, overrides)
     return config
 
@@ -162,10 +170,18 @@ def _cmd_merge_log(args: argparse.Namespace) -> int:
     from idres_spark.session import get_session
 
     root = load_runnable_config(args.config, None).output.path if args.config else args.state
+    root = _absolute(root)
     spark = get_session("idres-spark-merge-log")
-    rows = export_merge_log(spark, root, args.since, args.format, os.path.abspath(args.output))
+    rows = export_merge_log(
+        spark, root, args.since, args.format, _absolute(args.output), overwrite=args.overwrite
+    )
     print(f"exported {rows:,} merges of the last {args.since} days to {args.output}")
     return 0
+
+
+def _absolute(path: str) -> str:
+    """A local path made absolute; a URI (``s3a://...``, ``dbfs:/...``) as it is."""
+    return path if re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", path) else os.path.abspath(path)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

@@ -27,6 +27,14 @@ class ConfigError(IdresError):
     exit_code = 2
 
 
+class UsageError(IdresError):
+    """The command asks for something unsafe or contradictory (an export over the state, an
+    overwrite of an incremental state): nothing was changed; the message says what to pass."""
+
+    code = "usage"
+    exit_code = 2
+
+
 class InputError(IdresError):
     """A source cannot be read or does not have the columns the config maps."""
 

@@ -8,6 +8,7 @@ With ``preview`` the run writes only what it would merge and how profiles would 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import time
 from typing import Any
@@ -19,7 +20,7 @@ from idres_spark import columns as C
 from idres_spark import read, state, write
 from idres_spark.components import parquet_checkpoint
 from idres_spark.config import Config
-from idres_spark.errors import GraphError
+from idres_spark.errors import GraphError, UsageError
 from idres_spark.merge_log import read_merge_log
 from idres_spark.pipeline import ResolutionResult, resolve
 from idres_spark.profile_ids import PREVIOUS_PROFILE_ID
@@ -175,19 +176,75 @@ def profile_diff(result: ResolutionResult, previous: state.PreviousState | None)
     ).where(F.col("change").isNotNull())
 
 
+EXPORT_MARKER = "_idres_export.json"  # written into every export folder: the export's own
+
+
 def export_merge_log(
-    spark: SparkSession, root: str, since_days: int, fmt: str, destination: str
+    spark: SparkSession,
+    root: str,
+    since_days: int,
+    fmt: str,
+    destination: str,
+    overwrite: bool = False,
 ) -> int:
-    """Write the published merge log's rows of the last ``since_days`` days; returns rows."""
+    """Write the published merge log's rows of the last ``since_days`` days into the folder
+    ``destination``; returns rows.
+
+    The destination must lie outside the state and be new, empty, or (with ``overwrite``) an
+    earlier export, recognised by its marker file; any other folder is refused untouched.
+    """
+    _prepare_export_folder(spark, root, destination, overwrite)
     log_rows = read_merge_log(spark, state.table_path(spark, root, "merge_log"))
     cutoff = F.date_sub(F.current_date(), since_days)
     recent = log_rows.where(F.col("merge_date") >= cutoff).orderBy("merged_at", "source_profile_id")
-    writer = recent.coalesce(1).write.mode("overwrite")
+    writer = recent.coalesce(1).write.mode("errorifexists")
     if fmt == "csv":
         writer.option("header", "true").csv(destination)
     else:
         writer.parquet(destination)
+    marker = {"exported_from": root, "since_days": since_days, "format": fmt}
+    FileSystem(spark, destination).write_text(
+        f"{destination.rstrip('/')}/{EXPORT_MARKER}", json.dumps(marker)
+    )
     return spark.read.parquet(destination).count() if fmt == "parquet" else recent.count()
+
+
+def _prepare_export_folder(
+    spark: SparkSession, root: str, destination: str, overwrite: bool
+) -> None:
+    fs = FileSystem(spark, destination)
+    target, state_root = fs.qualify(destination), FileSystem(spark, root).qualify(root)
+    if (
+        target == state_root
+        or state_root.startswith(target + "/")
+        or target.startswith(state_root + "/")
+    ):
+        raise UsageError(
+            f"--output {destination} is the state folder {root}, holds it or lies inside it; "
+            "an export there could replace the state. Choose a folder outside the state",
+            code="export_overlaps_state",
+        )
+    if not fs.exists(destination):
+        return
+    if not fs.is_dir(destination):
+        raise UsageError(
+            f"--output {destination} is a file; name a new folder for the export",
+            code="export_destination_not_folder",
+        )
+    names = fs.list_names(destination)
+    if names and EXPORT_MARKER not in names:
+        raise UsageError(
+            f"--output {destination} holds files that no merge-log export wrote; it is left "
+            "as it is. Name a new or empty folder",
+            code="export_destination_not_empty",
+        )
+    if names and not overwrite:
+        raise UsageError(
+            f"--output {destination} holds an earlier export; pass --overwrite to replace it, "
+            "or name a new folder",
+            code="export_exists",
+        )
+    fs.delete(destination)  # empty, or an earlier export the user asked to replace
 
 
 def _store_at(path: str):

@@ -13,8 +13,8 @@ class FileSystem:
         self._spark = spark
         jvm = spark.sparkContext._jvm
         self._path_cls = jvm.org.apache.hadoop.fs.Path
-        conf = spark.sparkContext._jsc.hadoopConfiguration()
-        self._fs = self._path_cls(root).getFileSystem(conf)
+        self._conf = spark.sparkContext._jsc.hadoopConfiguration()
+        self._fs = self._path_cls(root).getFileSystem(self._conf)
 
     def _path(self, text: str):
         return self._path_cls(text)
@@ -33,6 +33,15 @@ class FileSystem:
         """Rename to a path that does not exist yet; False when the destination exists."""
         self._fs.mkdirs(self._path(dst).getParent())
         return bool(self._fs.rename(self._path(src), self._path(dst)))
+
+    def qualify(self, text: str) -> str:
+        """The fully qualified form of ``text`` (scheme, authority, absolute path), so two
+        spellings of one place compare equal."""
+        path = self._path(text)
+        return str(path.getFileSystem(self._conf).makeQualified(path)).rstrip("/")
+
+    def is_dir(self, text: str) -> bool:
+        return self.exists(text) and bool(self._fs.getFileStatus(self._path(text)).isDirectory())
 
     def list_names(self, text: str) -> list[str]:
         if not self.exists(text):

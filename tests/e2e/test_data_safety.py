@@ -1,0 +1,69 @@
+"""Nothing the job did not create is ever deleted: the merge-log export and retention."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from test_incremental import job_config, write_batch
+
+from idres_spark.cli import main
+from idres_spark.errors import UsageError
+from idres_spark.job import EXPORT_MARKER, export_merge_log, run_job
+
+pytestmark = pytest.mark.e2e
+
+
+def files_under(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.fixture
+def published(spark, tmp_path) -> Path:
+    """``tmp_path/state`` holding one published run with one merge."""
+    batch = write_batch(
+        tmp_path / "data", [{"id": "1", "email": "a@x.com"}, {"id": "2", "email": "a@x.com"}]
+    )
+    root = tmp_path / "state"
+    run_job(job_config(batch, root), dt.datetime.now(dt.UTC).date(), spark)
+    return root
+
+
+@pytest.mark.parametrize("where", [".", "state", "state/runs"])
+def test_export_never_touches_the_state(spark, published, monkeypatch, capsys, where):
+    monkeypatch.chdir(published.parent)
+    before = files_under(published)
+    code = main(["merge-log", "--state", "state", "--output", where, "--overwrite"])
+    assert code == 2
+    assert "[export_overlaps_state]" in capsys.readouterr().err
+    assert files_under(published) == before
+
+
+def test_export_refuses_a_folder_it_did_not_write(spark, published, tmp_path):
+    mine = tmp_path / "reports"
+    mine.mkdir()
+    (mine / "q3.xlsx").write_bytes(b"precious")
+    for overwrite in (False, True):
+        with pytest.raises(UsageError) as refused:
+            export_merge_log(spark, str(published), 30, "csv", str(mine), overwrite=overwrite)
+        assert refused.value.code == "export_destination_not_empty"
+    assert files_under(mine) == {"q3.xlsx": b"precious"}
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("keep")
+    with pytest.raises(UsageError) as refused:
+        export_merge_log(spark, str(published), 30, "csv", str(a_file))
+    assert refused.value.code == "export_destination_not_folder"
+    assert a_file.read_text() == "keep"
+
+
+def test_export_replaces_its_own_earlier_export_only_when_asked(spark, published, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert export_merge_log(spark, str(published), 30, "parquet", str(empty)) == 1
+    assert (empty / EXPORT_MARKER).exists()
+    with pytest.raises(UsageError) as refused:
+        export_merge_log(spark, str(published), 30, "csv", str(empty))
+    assert refused.value.code == "export_exists"
+    assert export_merge_log(spark, str(published), 30, "csv", str(empty), overwrite=True) == 1
+    assert [p.suffix for p in empty.glob("part-*")] == [".csv"]
