@@ -62,6 +62,8 @@ def run_job(
     event_rows = read.load_events(spark, config)
     run_dir = state.run_dir(run.run_id)
     folder = f"{root}/{run_dir}"  # a fresh folder, published only once complete
+    if not preview:
+        state.claim_run_dir(spark, root, run_dir, run.run_id)
     try:
         result = resolve(
             frames, config, run, previous=previous, event_rows=event_rows,

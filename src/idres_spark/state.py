@@ -18,6 +18,7 @@ removed by retention (``output.keep_runs``); pointers are tiny and kept.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass
 
@@ -29,6 +30,9 @@ from idres_spark.storage import FileSystem
 
 PUBLISHED = "_published"
 RUNS = "runs"
+RUN_MARKER = "_idres_run.json"  # written first into every run folder the job creates
+# <seq>-<yyyymmdd>-<config fingerprint>-<attempt>: the only names retention ever deletes
+RUN_FOLDER = re.compile(r"(\d{6,})-\d{8}-[0-9a-f]{8}-[0-9a-f]{8}")
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,13 @@ def run_dir(run_id: str) -> str:
     return f"{RUNS}/{run_id}-{uuid.uuid4().hex[:8]}"
 
 
+def claim_run_dir(spark: SparkSession, root: str, run_dir: str, run_id: str) -> None:
+    """Create a run's folder with the job's marker in it, before any table is written: the
+    record that lets retention delete the folder if the run never publishes."""
+    path = f"{root.rstrip('/')}/{run_dir}/{RUN_MARKER}"
+    FileSystem(spark, root).write_text(path, json.dumps({"run_id": run_id, "run_dir": run_dir}))
+
+
 def publish(spark: SparkSession, root: str, seq: int, run_id: str, run_dir: str) -> None:
     """Publish a completely written run folder by creating its pointer (one atomic step)."""
     root = root.rstrip("/")
@@ -104,17 +115,30 @@ def publish(spark: SparkSession, root: str, seq: int, run_id: str, run_dir: str)
 
 
 def apply_retention(spark: SparkSession, root: str, keep: int) -> list[str]:
-    """Delete run folders that are neither among the last ``keep`` published runs nor newer."""
+    """Delete the job's run folders that are neither among the last ``keep`` published runs
+    nor possibly still being written; returns the deleted folders.
+
+    A folder is the job's only if its name has the run-folder shape *and* either a published
+    pointer names it or it holds the marker the job writes first into every folder it creates
+    (:func:`claim_run_dir`). An unpublished folder is deleted only when its sequence number is
+    below the newest published one (an attempt that lost or was killed; one with the newest
+    number may belong to a run still finishing). Anything else under ``runs/`` is left alone.
+    """
     root = root.rstrip("/")
     fs = FileSystem(spark, root)
     published = published_runs(spark, root)
+    named = {r.run_dir for r in published}
     keep_dirs = {r.run_dir for r in published[-keep:]}
     newest = published[-1].seq if published else 0
     removed = []
     for name in fs.list_names(f"{root}/{RUNS}"):
-        seq = int(name.split("-", 1)[0]) if name.split("-", 1)[0].isdigit() else None
+        shape = RUN_FOLDER.fullmatch(name)
         run_dir = f"{RUNS}/{name}"
-        if seq is not None and seq <= newest and run_dir not in keep_dirs:
+        if shape is None or run_dir in keep_dirs:
+            continue
+        if run_dir in named or (
+            int(shape.group(1)) < newest and fs.exists(f"{root}/{run_dir}/{RUN_MARKER}")
+        ):
             fs.delete(f"{root}/{run_dir}")
             removed.append(run_dir)
     return removed

@@ -6,8 +6,9 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from test_incremental import job_config, write_batch
+from test_incremental import DAY, job_config, write_batch
 
+from idres_spark import state
 from idres_spark.cli import main
 from idres_spark.errors import UsageError
 from idres_spark.job import EXPORT_MARKER, export_merge_log, run_job
@@ -67,3 +68,32 @@ def test_export_replaces_its_own_earlier_export_only_when_asked(spark, published
     assert refused.value.code == "export_exists"
     assert export_merge_log(spark, str(published), 30, "csv", str(empty), overwrite=True) == 1
     assert [p.suffix for p in empty.glob("part-*")] == [".csv"]
+
+
+def test_retention_deletes_only_the_jobs_own_run_folders(spark, tmp_path):
+    batch = write_batch(tmp_path / "data", [{"id": "1", "email": "a@x.com"}])
+    root = tmp_path / "state"
+    config = job_config(batch, root).model_copy(
+        update={"output": job_config(batch, root).output.model_copy(update={"keep_runs": 1})}
+    )
+    run_job(config, DAY, spark)
+    runs = root / "runs"
+    first = next(runs.iterdir()).name
+    # what a user keeps next to the run folders, names starting with digits included
+    (runs / "1-important-backup").mkdir()
+    (runs / "1-important-backup" / "data.parquet").write_bytes(b"backup")
+    (runs / "0-notes.txt").write_text("notes")
+    # a run folder's shape, but neither published nor marked by the job
+    lookalike = runs / "000001-20250101-aaaaaaaa-bbbbbbbb"
+    lookalike.mkdir()
+    (lookalike / "x").write_text("x")
+    # an attempt the job created and that never published (killed): the job's own
+    killed = runs / "000001-20250101-cccccccc-dddddddd"
+    killed.mkdir()
+    (killed / state.RUN_MARKER).write_text("{}")
+    run_job(config, DAY + dt.timedelta(days=1), spark)
+    names = sorted(p.name for p in runs.iterdir())
+    newest = state.current_run(spark, str(root)).run_dir.split("/")[1]
+    assert first not in names and killed.name not in names
+    assert names == sorted(["0-notes.txt", "1-important-backup", lookalike.name, newest])
+    assert (runs / "1-important-backup" / "data.parquet").read_bytes() == b"backup"
