@@ -135,16 +135,16 @@ def generate(spark, folder: str, edges: int, star: int, chain: int, seed: int) -
 def bench_once(spark, folder: str, max_group_size: int, with_limits: bool = True) -> dict:
     from pyspark.sql import functions as F
 
-    from idres_spark import graph
-    from idres_spark.components import spark_checkpoint
     from idres_spark.config import GraphConfig, LimitsConfig
+    from idres_spark.linking import graph
+    from idres_spark.linking.components import spark_checkpoint
 
     records = spark.read.parquet(f"{folder}/records")
     edges = spark.read.parquet(f"{folder}/edges")
     sizes = {"records": records.count(), "edges": edges.count()}
     rounds = _Rounds()
-    logging.getLogger("idres_spark.components").addHandler(rounds)
-    logging.getLogger("idres_spark.components").setLevel(logging.INFO)
+    logging.getLogger("idres_spark.linking.components").addHandler(rounds)
+    logging.getLogger("idres_spark.linking.components").setLevel(logging.INFO)
     limits = LimitsConfig(max_group_size=max_group_size, identifier_limits={"user_id": 1})
     start = time.perf_counter()
     linked = graph.link_records(
@@ -157,7 +157,7 @@ def bench_once(spark, folder: str, max_group_size: int, with_limits: bool = True
     ).first()
     done = time.perf_counter()
     largest = groups.groupBy("group_key").count().agg(F.max("count")).first()[0]
-    logging.getLogger("idres_spark.components").removeHandler(rounds)
+    logging.getLogger("idres_spark.linking.components").removeHandler(rounds)
     return {**sizes, "seconds": done - start, "link_records": linked_at - start,
             "materialize": done - linked_at, "rounds": rounds.rounds, "split": pruned["n"],
             "links_cut": pruned["cut"] or 0, "largest_group": largest}  # fmt: skip

@@ -76,7 +76,7 @@ class PeakMemory:
 
 def prepare(folder: Path, records: int, seed: int) -> Path:
     """Demo data of about ``records`` records and the demo config; returns the config path."""
-    from idres_spark import demo_data
+    from idres_spark.run import demo_data
 
     people = max(1, round(records / RECORDS_PER_PERSON))
     start = time.perf_counter()
@@ -103,9 +103,9 @@ def run_job(config: Path, log_path: Path, env: dict[str, str]) -> tuple[float, i
 
 
 def score(folder: Path) -> dict[str, float]:
-    from idres_spark.evaluate import pairwise_scores
+    from idres_spark.run.evaluate import pairwise_scores
     from idres_spark.session import build_local_session
-    from idres_spark.state import table_path
+    from idres_spark.state.store import table_path
 
     spark = build_local_session("idres-bench-score", "local[2]")
     try:

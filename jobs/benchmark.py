@@ -58,7 +58,7 @@ def bench_scoring(pairs: int, method: str, repeat: int) -> None:
     from rapidfuzz.distance import JaroWinkler, Levenshtein
     from rapidfuzz.fuzz import token_set_ratio
 
-    from idres_spark.score import fuzzy_score_udf
+    from idres_spark.matching.score import fuzzy_score_udf
     from idres_spark.session import build_local_session
 
     frame = name_pairs(pairs)

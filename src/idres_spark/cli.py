@@ -16,7 +16,7 @@ from pathlib import Path
 
 from idres_spark.config import Config, load_config
 from idres_spark.errors import IdresError
-from idres_spark.run_summary import format_summary
+from idres_spark.run.summary import format_summary
 
 log = logging.getLogger("idres_spark")
 DEFAULT_DEMO_DIR = "idres-demo"
@@ -128,7 +128,7 @@ def load_runnable_config(path: str, output: str | None) -> Config:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from idres_spark import read
+    from idres_spark.ingest import read
     from idres_spark.session import get_session
 
     config = load_runnable_config(args.config, None)
@@ -140,7 +140,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from idres_spark.job import run_job
+    from idres_spark.run.job import run_job
 
     config = load_runnable_config(args.config, args.output)
     metrics = run_job(config, args.run_date, preview=args.preview)
@@ -166,7 +166,7 @@ def _days(text: str) -> int:
 
 
 def _cmd_merge_log(args: argparse.Namespace) -> int:
-    from idres_spark.job import export_merge_log
+    from idres_spark.run.job import export_merge_log
     from idres_spark.session import get_session
 
     root = load_runnable_config(args.config, None).output.path if args.config else args.state
@@ -185,7 +185,7 @@ def _absolute(path: str) -> str:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from idres_spark import demo
+    from idres_spark.run import demo
 
     return demo.run_demo(Path(args.output), people=args.people, seed=args.seed)
 

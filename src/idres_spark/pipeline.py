@@ -14,24 +14,18 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, Observation
 from pyspark.sql import functions as F
 
-from idres_spark import (
-    block,
-    events,
-    graph,
-    history,
-    normalize,
-    profile_ids,
-    profiles,
-    read,
-    score,
-    transform,
-)
 from idres_spark import columns as C
-from idres_spark.components import Checkpointer, spark_checkpoint
 from idres_spark.config import Config
-from idres_spark.merge_log import build_merge_log
+from idres_spark.ingest import normalize, read
+from idres_spark.linking import graph
+from idres_spark.linking.components import Checkpointer, spark_checkpoint
+from idres_spark.matching import block, score, transform
+from idres_spark.profiles import events, golden
+from idres_spark.profiles import ids as profile_ids
+from idres_spark.profiles.merge_log import build_merge_log
 from idres_spark.run_context import RunContext
-from idres_spark.state import PreviousState
+from idres_spark.state import history
+from idres_spark.state.store import PreviousState
 from idres_spark.timing import StageTimer
 
 
@@ -139,8 +133,8 @@ def resolve(
             previous.record_map if previous else None,
             previous.profiles if previous else None,
         )
-        members = materialize(profiles.members_of(records, assigned, edges))
-        profile_rows, record_map = profiles.build_outputs(
+        members = materialize(golden.members_of(records, assigned, edges))
+        profile_rows, record_map = golden.build_outputs(
             members, edges, run, previous.record_map if previous else None
         )
         new_merges = build_merge_log(

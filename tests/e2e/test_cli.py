@@ -11,9 +11,9 @@ import sys
 import pytest
 from chispa import assert_df_equality
 
-from idres_spark import demo_data
 from idres_spark.cli import main
-from idres_spark.state import table_path
+from idres_spark.run import demo_data
+from idres_spark.state.store import table_path
 
 pytestmark = pytest.mark.e2e
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from test_incremental import DAY, job_config, write_batch
 
-from idres_spark import state
 from idres_spark.cli import main
 from idres_spark.errors import UsageError
-from idres_spark.job import EXPORT_MARKER, export_merge_log, run_job
+from idres_spark.run.job import EXPORT_MARKER, export_merge_log, run_job
+from idres_spark.state import store
 
 pytestmark = pytest.mark.e2e
 
@@ -90,10 +90,10 @@ def test_retention_deletes_only_the_jobs_own_run_folders(spark, tmp_path):
     # an attempt the job created and that never published (killed): the job's own
     killed = runs / "000001-20250101-cccccccc-dddddddd"
     killed.mkdir()
-    (killed / state.RUN_MARKER).write_text("{}")
+    (killed / store.RUN_MARKER).write_text("{}")
     run_job(config, DAY + dt.timedelta(days=1), spark)
     names = sorted(p.name for p in runs.iterdir())
-    newest = state.current_run(spark, str(root)).run_dir.split("/")[1]
+    newest = store.current_run(spark, str(root)).run_dir.split("/")[1]
     assert first not in names and killed.name not in names
     assert names == sorted(["0-notes.txt", "1-important-backup", lookalike.name, newest])
     assert (runs / "1-important-backup" / "data.parquet").read_bytes() == b"backup"

@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
-from idres_spark import demo_data, state
 from idres_spark.config import parse_config
-from idres_spark.job import export_merge_log, run_job
+from idres_spark.run import demo_data
+from idres_spark.run.job import export_merge_log, run_job
+from idres_spark.state import store
 
 pytestmark = pytest.mark.e2e
 DAY = dt.date(2025, 7, 1)
@@ -53,7 +54,7 @@ def write_batch(folder: Path, rows: list[dict]) -> Path:
 
 
 def groups_of(spark, out: Path) -> set[frozenset[str]]:
-    rows = spark.read.parquet(state.table_path(spark, str(out), "record_map")).collect()
+    rows = spark.read.parquet(store.table_path(spark, str(out), "record_map")).collect()
     by_profile: dict[str, set[str]] = {}
     for r in rows:
         by_profile.setdefault(r.profile_id, set()).add(r.record_id)
@@ -61,7 +62,7 @@ def groups_of(spark, out: Path) -> set[frozenset[str]]:
 
 
 def ids_of(spark, out: Path) -> dict[str, str]:
-    rows = spark.read.parquet(state.table_path(spark, str(out), "record_map")).collect()
+    rows = spark.read.parquet(store.table_path(spark, str(out), "record_map")).collect()
     return {r.record_id: r.profile_id for r in rows}
 
 
@@ -89,9 +90,9 @@ def test_three_batches_equal_one_full_run_and_ids_are_stable(spark, tmp_path):
     frames.to_parquet(everything / "part-0.parquet")
     run_job(job_config(everything, full, mode="overwrite"), DAY, spark)
     assert groups_of(spark, inc) == groups_of(spark, full)
-    merged = spark.read.parquet(state.table_path(spark, str(inc), "merge_log"))
+    merged = spark.read.parquet(store.table_path(spark, str(inc), "merge_log"))
     assert merged.select("run_id").distinct().count() == 3
-    assert len(state.published_runs(spark, str(inc))) == 3
+    assert len(store.published_runs(spark, str(inc))) == 3
 
 
 def test_updated_record_joins_in_place_and_earlier_merges_hold(spark, tmp_path):
@@ -113,9 +114,9 @@ def test_updated_record_joins_in_place_and_earlier_merges_hold(spark, tmp_path):
     assert len(after) == 3 and metrics["records_new_or_changed"] == 1
     assert after["web:1"] == after["web:2"] == after["web:3"]
     assert after["web:1"] == before["web:1"]  # the larger earlier profile keeps its id
-    records = spark.read.parquet(state.table_path(spark, str(out), "records"))
+    records = spark.read.parquet(store.table_path(spark, str(out), "records"))
     assert records.where("record_id = 'web:1'").first().email == "bob@y.com"
-    log = spark.read.parquet(state.table_path(spark, str(out), "merge_log"))
+    log = spark.read.parquet(store.table_path(spark, str(out), "merge_log"))
     retired = log.where(F.col("source_profile_id") == before["web:3"]).collect()
     assert [(r.destination_profile_id, r.reason) for r in retired] == [(before["web:1"], "default")]
 
@@ -129,31 +130,31 @@ def test_same_batch_twice_adds_no_merges(spark, tmp_path):
     run_job(job_config(batch, out), DAY, spark)
     again = run_job(job_config(batch, out), DAY, spark)
     assert again["merges"] == 0 and again["records_new_or_changed"] == 0
-    log = spark.read.parquet(state.table_path(spark, str(out), "merge_log"))
+    log = spark.read.parquet(store.table_path(spark, str(out), "merge_log"))
     assert log.count() == 3  # the three pairs of the first run, once
-    assert len(state.published_runs(spark, str(out))) == 2
+    assert len(store.published_runs(spark, str(out))) == 2
 
 
 def test_failure_before_publishing_leaves_state_and_rerun_succeeds(spark, tmp_path, monkeypatch):
     out = tmp_path / "out"
     run_job(job_config(write_batch(tmp_path / "b1", [{"id": "1", "email": "a@x.com"}]), out),
             DAY, spark)  # fmt: skip
-    published = state.current_run(spark, str(out))
+    published = store.current_run(spark, str(out))
     batch2 = write_batch(tmp_path / "b2", [{"id": "2", "email": "a@x.com"}])
 
     def crash(*args, **kwargs):
         raise RuntimeError("injected failure between writing and publishing")
 
-    monkeypatch.setattr(state, "publish", crash)
+    monkeypatch.setattr(store, "publish", crash)
     with pytest.raises(RuntimeError, match="injected"):
         run_job(job_config(batch2, out), DAY + dt.timedelta(days=1), spark)
-    assert state.current_run(spark, str(out)) == published
+    assert store.current_run(spark, str(out)) == published
     assert set(ids_of(spark, out)) == {"web:1"}
     monkeypatch.undo()
     run_job(job_config(batch2, out), DAY + dt.timedelta(days=1), spark)
     ids = ids_of(spark, out)
     assert ids["web:1"] == ids["web:2"]
-    assert state.current_run(spark, str(out)).seq == published.seq + 1
+    assert store.current_run(spark, str(out)).seq == published.seq + 1
 
 
 def snapshot(root: Path) -> dict[str, str]:
@@ -227,7 +228,7 @@ def test_events_are_rekeyed_and_unreachable_email_events_stay(spark, tmp_path):
     run_job(parse_config(config), DAY, spark)
     out = str(tmp_path / "out")
     routed = {
-        r.event_id: r for r in spark.read.parquet(state.table_path(spark, out, "events")).collect()
+        r.event_id: r for r in spark.read.parquet(store.table_path(spark, out, "events")).collect()
     }
     profile = ids_of(spark, tmp_path / "out")["web:1"]
     assert ids_of(spark, tmp_path / "out")["web:2"] == profile  # bounced anne@ merged into ann@
@@ -236,7 +237,7 @@ def test_events_are_rekeyed_and_unreachable_email_events_stay(spark, tmp_path):
     assert (routed["e2"].carried, routed["e2"].profile_id) == (True, profile)
     assert (routed["e3"].carried, routed["e3"].profile_id) == (True, profile)
     assert (routed["e4"].carried, routed["e4"].reason) == (False, "unknown_record")
-    profiles = spark.read.parquet(state.table_path(spark, out, "profiles")).collect()
+    profiles = spark.read.parquet(store.table_path(spark, out, "profiles")).collect()
     assert [p.primary_email for p in profiles] == ["ann@gmail.com"]
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from idres_spark import demo_data
+from idres_spark.run import demo_data
 
 pytestmark = [pytest.mark.e2e, pytest.mark.ship]
 REPO = Path(__file__).resolve().parents[2]

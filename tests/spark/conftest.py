@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from idres_spark.normalize import NORMALIZED_COLUMNS
+from idres_spark.ingest.normalize import NORMALIZED_COLUMNS
 
 RECORD_SCHEMA = (
     "record_id string, source string, source_record_id string, event_ts timestamp, "

@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 from chispa import assert_df_equality
 
-from idres_spark import block, score
 from idres_spark.config import parse_config
+from idres_spark.matching import block, score
 
 pytestmark = pytest.mark.spark
 

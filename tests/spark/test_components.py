@@ -13,13 +13,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from idres_spark.columns import COMPONENT, DST, SRC, VERTEX_ID
-from idres_spark.components import (
+from idres_spark.errors import GraphError
+from idres_spark.linking.components import (
     connected_components,
     graphframes_available,
     parquet_checkpoint,
     spark_checkpoint,
 )
-from idres_spark.errors import GraphError
 
 pytestmark = pytest.mark.spark
 
@@ -242,7 +242,7 @@ def test_unknown_backend(spark):
 
 
 def test_auto_logs_engine_and_rounds(spark, caplog):
-    caplog.set_level(logging.INFO, logger="idres_spark.components")
+    caplog.set_level(logging.INFO, logger="idres_spark.linking.components")
     result = connected_components(*frames(spark, [1, 2, 3], [(1, 2)]), backend="auto")
     assert as_dict(result) == {1: 1, 2: 1, 3: 3}
     engine = "graphframes" if graphframes_available(spark) else "native"
@@ -285,7 +285,7 @@ def test_graphframes_glue_relabels_to_smallest_id(spark, monkeypatch):
     component by its largest id (the JAR itself is not needed)."""
     import graphframes
 
-    from idres_spark import components
+    from idres_spark.linking import components
 
     calls = []
 

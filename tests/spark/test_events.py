@@ -8,8 +8,8 @@ import pytest
 from chispa import assert_df_equality
 
 from idres_spark.config import TransformationsConfig
-from idres_spark.events import ROUTED_EVENT_COLUMNS, route_events
-from idres_spark.transform import EDGE_SCHEMA, transformation_edges
+from idres_spark.matching.transform import EDGE_SCHEMA, transformation_edges
+from idres_spark.profiles.events import ROUTED_EVENT_COLUMNS, route_events
 
 pytestmark = pytest.mark.spark
 

@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from idres_spark import columns as C
-from idres_spark import limits as L
 from idres_spark.config import GraphConfig, LimitsConfig
-from idres_spark.graph import GROUP_KEY, PRUNED_GROUPS_SCHEMA, link_records
+from idres_spark.linking import limits as L
+from idres_spark.linking.graph import GROUP_KEY, PRUNED_GROUPS_SCHEMA, link_records
 
 pytestmark = pytest.mark.spark
 
@@ -199,7 +199,7 @@ def test_reruns_on_reshuffled_input_are_identical(spark, make_records):
 def test_two_record_ids_on_one_vertex_id_stop_the_job(spark, make_records, monkeypatch):
     from pyspark.sql import functions as F
 
-    from idres_spark import graph
+    from idres_spark.linking import graph
 
     monkeypatch.setattr(graph, "vertex_id", F.length)  # "a:1" and "b:2" collide
     rows = [{"record_id": "a:1"}, {"record_id": "b:2"}]

@@ -6,7 +6,7 @@ import pytest
 from chispa import assert_column_equality
 from pyspark.sql import functions as F
 
-from idres_spark import normalizers as N
+from idres_spark.ingest import normalizers as N
 from idres_spark.masking import mask, mask_value
 
 pytestmark = pytest.mark.spark

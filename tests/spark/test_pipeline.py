@@ -9,11 +9,12 @@ import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
-from idres_spark import demo_data, read
 from idres_spark.cli import load_runnable_config
-from idres_spark.evaluate import pairwise_scores
-from idres_spark.normalizers import BUILTIN_JUNK
+from idres_spark.ingest import read
+from idres_spark.ingest.normalizers import BUILTIN_JUNK
 from idres_spark.pipeline import resolve
+from idres_spark.run import demo_data
+from idres_spark.run.evaluate import pairwise_scores
 from idres_spark.run_context import RunContext
 
 pytestmark = pytest.mark.spark

@@ -7,9 +7,9 @@ import datetime as dt
 import pytest
 from chispa import assert_df_equality
 
-from idres_spark import read
 from idres_spark.config import parse_config
 from idres_spark.errors import InputError
+from idres_spark.ingest import read
 
 pytestmark = pytest.mark.spark
 

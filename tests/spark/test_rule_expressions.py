@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pyspark.sql import functions as F
 
-from idres_spark import rule_expressions as X
 from idres_spark.config import BlockOn, RecordFilter, TypoCondition
+from idres_spark.matching import rule_expressions as X
 
 pytestmark = pytest.mark.spark
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from chispa import assert_df_equality
 
-from idres_spark import graph
 from idres_spark.config import GraphConfig, TransformationsConfig
-from idres_spark.transform import (
+from idres_spark.linking import graph
+from idres_spark.matching.transform import (
     EDGE_SCHEMA,
     NO_MERGE_SCHEMA,
     TRANSFORM_PRIORITY,

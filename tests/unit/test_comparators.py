@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from idres_spark.comparators import (
+from idres_spark.matching.comparators import (
     METHODS,
     edit_distance,
     similar,
@@ -338,7 +338,7 @@ def test_batches_longer_than_a_chunk_score_every_pair_in_place(as_arrow, monkeyp
     scattered so the present pairs shift across edges, keep their own scores."""
     from rapidfuzz.distance import JaroWinkler, Levenshtein
 
-    from idres_spark import comparators
+    from idres_spark.matching import comparators
 
     monkeypatch.setattr(comparators, "CHUNK", 7)
     rng = np.random.default_rng(3)

@@ -10,8 +10,8 @@ import phonenumbers
 import pyarrow.parquet as pq
 import pytest
 
-from idres_spark import demo_data
-from idres_spark.demo_data import SOURCES, generate, write
+from idres_spark.run import demo_data
+from idres_spark.run.demo_data import SOURCES, generate, write
 
 ID_COL = {"web": "id", "app": "app_record_id", "crm": "crm_id", "pos": "receipt_id"}
 EMAIL_COL = {"web": "email", "app": "email_address", "crm": "Email", "pos": "email"}

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from idres_spark.normalizers import e164_many, parse_e164
+from idres_spark.ingest.normalizers import e164_many, parse_e164
 
 ten = st.from_regex(r"\A[0-9]{10}\Z")
 

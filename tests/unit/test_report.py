@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from idres_spark.report import render_report
+from idres_spark.run.report import render_report
 
 VOID = {
     "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track",

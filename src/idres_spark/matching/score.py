@@ -26,9 +26,9 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from idres_spark import columns as C
-from idres_spark import rule_expressions as X
-from idres_spark.block import Branch, branches
 from idres_spark.config import Config
+from idres_spark.matching import rule_expressions as X
+from idres_spark.matching.block import Branch, branches
 
 EDGE_COLUMNS = (C.SRC, C.DST, C.REASON, C.PRIORITY, C.SCORE)
 EXTERNAL_ID_PRIORITY = 0  # a link on equal external ids is as strong as a transformation
@@ -42,7 +42,7 @@ def fuzzy_score_udf(method: str):
     rapidfuzz, twice the throughput of the pandas UDF used on older PySpark, whose time goes
     mostly into building pandas Series of Python strings (docs/benchmarks.md).
     """
-    from idres_spark.comparators import similarity
+    from idres_spark.matching.comparators import similarity
 
     try:
         from pyspark.sql.functions import arrow_udf

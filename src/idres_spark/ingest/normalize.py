@@ -1,6 +1,6 @@
 """Normalize stage: canonical records -> records with normalized identifiers.
 
-Every identifier goes through a column builder of :mod:`idres_spark.normalizers`; the raw
+Every identifier goes through a column builder of :mod:`idres_spark.ingest.normalizers`; the raw
 email and phone are kept (``email_raw``, ``phone_raw``) so reports can count what was rejected.
 The final ``select`` is the stage's contract (:data:`idres_spark.schemas.NORMALIZED`).
 """
@@ -11,8 +11,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from idres_spark import columns as C
-from idres_spark import normalizers as N
 from idres_spark.config import NormalizationConfig
+from idres_spark.ingest import normalizers as N
 
 NORMALIZED_COLUMNS = (
     C.RECORD_ID, C.SOURCE, C.SOURCE_RECORD_ID, C.EVENT_TS, C.EMAIL, C.EMAIL_RAW,

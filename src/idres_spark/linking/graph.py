@@ -3,7 +3,8 @@
 Vertex ids are 64-bit ``xxhash64(record_id)``, so component ids are stable across runs and
 engines; a hash collision (two record ids, one vertex id) stops the job through a lazy
 ``raise_error`` rather than silently merging two records. Components come from
-:func:`idres_spark.components.connected_components` (GraphFrames or the built-in engine).
+:func:`idres_spark.linking.components.connected_components` (GraphFrames or the built-in
+engine).
 A group is named by its smallest record id, which the profiles stage turns into a profile id.
 
 Limits (``limits.max_group_size``, ``limits.identifier_limits``) are enforced in two tiers:
@@ -15,7 +16,7 @@ Limits (``limits.max_group_size``, ``limits.identifier_limits``) are enforced in
 2. Only the over-limit components go, with their edges and their records' identifier values,
    to one ``cogroup(...).applyInPandas`` keyed by a hash of the component id (a batch of
    components per pandas call, as many batches as shuffle partitions), which runs the
-   deterministic limit-aware greedy of :mod:`idres_spark.limits` (Kruskal with capacity:
+   deterministic limit-aware greedy of :mod:`idres_spark.linking.limits` (Kruskal with capacity:
    strongest links first by priority, score, then links through the most shared identifier
    value and the highest-degree records last; a link joins two parts only if the result
    fits). Permanent links (``priority < 0``) are never cut, even when a part then breaks a
@@ -40,9 +41,9 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from idres_spark import columns as C
-from idres_spark import limits as L
-from idres_spark.components import Checkpointer, connected_components, spark_checkpoint
 from idres_spark.config import IDENTIFIER_FIELDS, GraphConfig, LimitsConfig
+from idres_spark.linking import limits as L
+from idres_spark.linking.components import Checkpointer, connected_components, spark_checkpoint
 from idres_spark.masking import mask_value
 
 GROUP_KEY = L.GROUP_KEY  # smallest record_id of the group
@@ -209,8 +210,8 @@ def _label_over_limit(members: DataFrame, spec: L.LimitSpec) -> DataFrame:
 
 
 def _split(labelled: DataFrame, vertex_edges: DataFrame, spec: L.LimitSpec) -> DataFrame:
-    """The greedy of :mod:`idres_spark.limits` on the over-limit components, in batches keyed
-    by a hash of the component id (one pandas call per batch, not per component)."""
+    """The greedy of :mod:`idres_spark.linking.limits` on the over-limit components, in batches
+    keyed by a hash of the component id (one pandas call per batch, not per component)."""
     values = [L.value_column(i) for i in range(len(spec.fields))]
     batch = F.pmod(F.xxhash64(C.COMPONENT), F.lit(_batches(labelled))).alias(_BATCH)
     over = labelled.where(F.col(_OVER)).select(

@@ -6,16 +6,16 @@ import shutil
 from importlib import resources
 from pathlib import Path
 
-from idres_spark import demo_data
-from idres_spark.run_summary import format_summary
+from idres_spark.run import demo_data
+from idres_spark.run.summary import format_summary
 
 
 def run_demo(folder: Path, people: int = 5000, seed: int = 7) -> int:
     from idres_spark.cli import load_runnable_config
-    from idres_spark.evaluate import pairwise_scores
-    from idres_spark.job import run_job
+    from idres_spark.run.evaluate import pairwise_scores
+    from idres_spark.run.job import run_job
     from idres_spark.session import get_session
-    from idres_spark.state import table_path
+    from idres_spark.state.store import table_path
 
     folder = folder.resolve()
     folder.mkdir(parents=True, exist_ok=True)

@@ -17,16 +17,18 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from idres_spark import columns as C
-from idres_spark import read, state, write
-from idres_spark.components import parquet_checkpoint
 from idres_spark.config import Config
 from idres_spark.errors import GraphError, UsageError
-from idres_spark.merge_log import read_merge_log
+from idres_spark.ingest import read
+from idres_spark.linking.components import parquet_checkpoint
 from idres_spark.pipeline import ResolutionResult, resolve
-from idres_spark.profile_ids import PREVIOUS_PROFILE_ID
+from idres_spark.profiles.ids import PREVIOUS_PROFILE_ID
+from idres_spark.profiles.merge_log import read_merge_log
+from idres_spark.run import write
+from idres_spark.run.summary import format_summary
 from idres_spark.run_context import RunContext
-from idres_spark.run_summary import format_summary
-from idres_spark.storage import FileSystem
+from idres_spark.state import store
+from idres_spark.state.storage import FileSystem
 from idres_spark.timing import StageTimer
 
 log = logging.getLogger("idres_spark")
@@ -47,11 +49,11 @@ def run_job(
     run = RunContext.for_date(
         run_date or dt.datetime.now(dt.UTC).date(),
         config.fingerprint(),
-        state.next_seq(spark, root),
+        store.next_seq(spark, root),
     )
     work = _work_dir(config, run.run_id)
     timer = StageTimer()
-    previous = state.read_previous(spark, root) if config.output.mode == "incremental" else None
+    previous = store.read_previous(spark, root) if config.output.mode == "incremental" else None
     log.info(
         "run %s: %d sources, %d rules, mode %s%s%s", run.run_id, len(config.sources),
         len(config.rules), config.output.mode,
@@ -60,10 +62,10 @@ def run_job(
     )  # fmt: skip
     frames = read.load_sources(spark, config)
     event_rows = read.load_events(spark, config)
-    run_dir = state.run_dir(run.run_id)
+    run_dir = store.run_dir(run.run_id)
     folder = f"{root}/{run_dir}"  # a fresh folder, published only once complete
     if not preview:
-        state.claim_run_dir(spark, root, run_dir, run.run_id)
+        store.claim_run_dir(spark, root, run_dir, run.run_id)
     try:
         result = resolve(
             frames, config, run, previous=previous, event_rows=event_rows,
@@ -128,8 +130,8 @@ def _write_and_publish(
     metrics["stage_seconds"] = timer.as_dict()
     metrics["wall_seconds"] = round(time.perf_counter() - started, 2)  # up to publishing
     write.write_metrics(spark, folder, metrics)
-    state.publish(spark, root, run.seq, run.run_id, run_dir)
-    removed = state.apply_retention(spark, root, config.output.keep_runs)
+    store.publish(spark, root, run.seq, run.run_id, run_dir)
+    removed = store.apply_retention(spark, root, config.output.keep_runs)
     log.info("published %s; removed %d old run folders", run_dir, len(removed))
     return metrics
 
@@ -137,7 +139,7 @@ def _write_and_publish(
 def _write_preview(
     spark: SparkSession,
     result: ResolutionResult,
-    previous: state.PreviousState | None,
+    previous: store.PreviousState | None,
     root: str,
     run: RunContext,
 ) -> dict[str, Any]:
@@ -155,7 +157,7 @@ def _write_preview(
     }
 
 
-def profile_diff(result: ResolutionResult, previous: state.PreviousState | None) -> DataFrame:
+def profile_diff(result: ResolutionResult, previous: store.PreviousState | None) -> DataFrame:
     """``profile_id, change (created|grown|merged), records_before, records_after, merged_into``."""
     after = result.profiles.select(C.PROFILE_ID, F.col("record_count").alias("records_after"))
     if previous is None:
@@ -196,7 +198,7 @@ def export_merge_log(
     earlier export, recognised by its marker file; any other folder is refused untouched.
     """
     _prepare_export_folder(spark, root, destination, overwrite)
-    log_rows = read_merge_log(spark, state.table_path(spark, root, "merge_log"))
+    log_rows = read_merge_log(spark, store.table_path(spark, root, "merge_log"))
     cutoff = F.date_sub(F.current_date(), since_days)
     recent = log_rows.where(F.col("merge_date") >= cutoff).orderBy("merged_at", "source_profile_id")
     writer = recent.coalesce(1).write.mode("errorifexists")

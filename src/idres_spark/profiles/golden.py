@@ -4,7 +4,7 @@ Survivorship: the primary email is the surviving record's: records merged away b
 transformation (typo or alias sources) come last; then the most reachable email (valid,
 suppressed, unknown, then bounced), then the most recent, then the smallest record id. Phone,
 user id and names are the most recent non-null values. Profile ids come from
-:mod:`idres_spark.profile_ids`; ``created_at`` is when a profile first appeared, ``updated_at``
+:mod:`idres_spark.profiles.ids`; ``created_at`` is when a profile first appeared, ``updated_at``
 the last run that added or changed one of its records.
 """
 
@@ -14,7 +14,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from idres_spark import columns as C
-from idres_spark.profile_ids import CREATED_AT
+from idres_spark.profiles.ids import CREATED_AT
 from idres_spark.run_context import RunContext
 
 PROFILE_COLUMNS = (

@@ -15,7 +15,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from idres_spark import columns as C
-from idres_spark.normalize import NORMALIZED_COLUMNS
+from idres_spark.ingest.normalize import NORMALIZED_COLUMNS
 from idres_spark.run_context import RunContext
 from idres_spark.schemas import EDGE_SCHEMA, UNREACHABLE_SOURCE
 

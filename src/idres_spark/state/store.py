@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, SparkSession
 
 from idres_spark.errors import InputError
-from idres_spark.merge_log import read_merge_log
-from idres_spark.storage import FileSystem
+from idres_spark.profiles.merge_log import read_merge_log
+from idres_spark.state.storage import FileSystem
 
 PUBLISHED = "_published"
 RUNS = "runs"

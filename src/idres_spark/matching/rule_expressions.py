@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 
 from idres_spark import columns as C
 from idres_spark.config import BlockOn, Condition, RecordFilter, Rule
-from idres_spark.normalizers import email_domain
+from idres_spark.ingest.normalizers import email_domain
 
 KEY_SEPARATOR = "\u001f"
 FUZZY_METHODS = ("jaro_winkler", "token_set")  # evaluated in the pandas UDF; the rest natively

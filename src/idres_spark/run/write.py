@@ -3,8 +3,8 @@
 Every table goes to ``<output>/runs/<seq>-<run_id>/<table>`` (the merge log partitioned by
 ``merge_date``). The run's metrics are computed from those written tables (one small
 aggregation each, never from the middle of the pipeline) and stored as
-``diagnostics/metrics.json``. Publishing (:func:`idres_spark.state.publish`) happens after this
-returns, so a failure here leaves the published state untouched.
+``diagnostics/metrics.json``. Publishing (:func:`idres_spark.state.store.publish`) happens
+after this returns, so a failure here leaves the published state untouched.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from idres_spark import columns as C
-from idres_spark.merge_log import read_merge_log
-from idres_spark.report import render_report
+from idres_spark.profiles.merge_log import read_merge_log
+from idres_spark.run.report import render_report
 from idres_spark.run_context import RunContext
-from idres_spark.storage import FileSystem
+from idres_spark.state.storage import FileSystem
 
 log = logging.getLogger(__name__)
 PARTITIONS = {"merge_log": ["merge_date"], "merges": ["merge_date"]}

@@ -19,9 +19,9 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from idres_spark import columns as C
-from idres_spark import rule_expressions as X
 from idres_spark.config import Config, Rule, conjunctions
 from idres_spark.masking import mask_value
+from idres_spark.matching import rule_expressions as X
 
 BRANCH = "branch"
 KEY = "key"

@@ -47,8 +47,8 @@ from pyspark.sql import types as T
 
 from idres_spark import columns as C
 from idres_spark.config import TransformationsConfig
+from idres_spark.ingest.normalizers import email_domain, strip_alias_tag
 from idres_spark.masking import mask_value
-from idres_spark.normalizers import email_domain, strip_alias_tag
 from idres_spark.schemas import EDGE_SCHEMA, UNREACHABLE_SOURCE
 
 TRANSFORM_PRIORITY = 0  # transformations are the strongest links (rules are 1..n)

@@ -1,9 +1,9 @@
 """Splitting over-limit components: a deterministic, limit-aware greedy (plain pandas/numpy).
 
-This is the Python half of the graph stage's limits (see :mod:`idres_spark.graph` for the Spark
-half). It sees a batch of connected components that break ``max_group_size`` or an identifier
-limit (their records with their identifier values, and their edges) and cuts each into parts
-that fit. It imports no pyspark, so it is tested and benchmarked without Spark.
+This is the Python half of the graph stage's limits (see :mod:`idres_spark.linking.graph` for
+the Spark half). It sees a batch of connected components that break ``max_group_size`` or an
+identifier limit (their records with their identifier values, and their edges) and cuts each
+into parts that fit. It imports no pyspark, so it is tested and benchmarked without Spark.
 
 Algorithm: Kruskal with capacity. Links are taken strongest first and a link joins its two
 parts only if the joined part still fits every limit; otherwise it is cut, with the limit it

@@ -12,7 +12,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from idres_spark import columns as C
-from idres_spark.graph import GROUP_KEY
+from idres_spark.linking.graph import GROUP_KEY
 
 PREVIOUS_PROFILE_ID = "previous_profile_id"
 CREATED_AT = "created_at"

@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from idres_spark import columns as C
-from idres_spark.profile_ids import PREVIOUS_PROFILE_ID, new_profile_id
+from idres_spark.profiles.ids import PREVIOUS_PROFILE_ID, new_profile_id
 from idres_spark.run_context import RunContext
 
 MERGE_LOG_COLUMNS = (

@@ -1,0 +1,1 @@
+"""Ingest phase: read the sources and normalize their identifiers."""

@@ -1,0 +1,1 @@
+"""Linking phase: connected components and the group limits."""

@@ -1,0 +1,1 @@
+"""Matching phase: blocking, rule scoring and the identity-resolution transformations."""

@@ -1,0 +1,1 @@
+"""Profiles phase: profile ids, survivorship, record map, merge log and events."""
