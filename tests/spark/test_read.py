@@ -54,6 +54,32 @@ def test_quarantine_reasons_and_kept_records(spark):
     assert '"older@x.com"' in raw["duplicate_record_id"]
 
 
+def test_numeric_event_times_out_of_range_are_quarantined_not_fatal(spark):
+    rows = [
+        ("ok", 1735725600.0),
+        ("nan", float("nan")),
+        ("inf", float("inf")),
+        ("micros", 1.7357256e15),  # microseconds read as seconds
+        ("huge", 1e16),
+        ("none", None),
+    ]
+    df = spark.createDataFrame(rows, "id string, ts double")
+    longs = spark.createDataFrame([("big", 10**16), ("ok2", 1735725600)], "id string, ts long")
+    config = parse_config({"sources": [source(event_ts="ts"), source("pos", event_ts="ts")]})
+    records, quarantine = read.canonicalize({"web": df, "pos": longs}, config)
+    kept = {r.record_id: r.event_ts for r in records.collect()}
+    assert kept == {
+        "web:ok": dt.datetime(2025, 1, 1, 10),
+        "web:none": None,
+        "pos:ok2": dt.datetime(2025, 1, 1, 10),
+    }
+    reasons = sorted((r.source, r.source_record_id, r.reason) for r in quarantine.collect())
+    assert reasons == [
+        ("pos", "big", "unparseable_event_ts"),
+        *[("web", i, "unparseable_event_ts") for i in sorted(["nan", "inf", "micros", "huge"])],
+    ]
+
+
 def test_missing_columns_reported_for_every_source_at_once(spark):
     web = spark.createDataFrame([("1", "x")], "id string, mail string")
     app = spark.createDataFrame([("1",)], "uid string")

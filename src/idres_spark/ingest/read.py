@@ -23,6 +23,7 @@ from idres_spark.errors import InputError
 CANONICAL_STRING_FIELDS = (
     C.EMAIL, C.EMAIL_STATUS, C.PHONE, C.USER_ID, C.DEVICE_ID, C.IP, C.FIRST_NAME, C.LAST_NAME,
 )  # fmt: skip
+EPOCH_SECONDS_MIN, EPOCH_SECONDS_MAX = -62135596800, 253402300799  # 0001-01-01, 9999-12-31
 _RAW_TS = "_event_ts_raw"
 _REASON = "_reason"
 _ROW_HASH = "_row_hash"
@@ -194,8 +195,12 @@ def _event_time(df: DataFrame, name: str | None, fmt: str | None) -> tuple[Colum
     dtype = df.schema[name].dataType
     if isinstance(dtype, T.TimestampType | T.TimestampNTZType | T.DateType):
         return col, col.cast("timestamp")
-    if isinstance(dtype, T.NumericType):  # epoch seconds
-        return col, F.timestamp_seconds(col.cast("long"))
+    if isinstance(dtype, T.NumericType):  # epoch seconds, within the years 1-9999
+        # NaN, infinities and values out of range (microseconds read as seconds) parse to
+        # null, so the row is quarantined instead of the cast failing the run (NaN compares
+        # greater than every number in Spark, so the range test excludes it)
+        in_range = col.between(EPOCH_SECONDS_MIN, EPOCH_SECONDS_MAX)
+        return col, F.when(in_range, F.timestamp_seconds(col.cast("long")))
     text = F.trim(col.cast("string"))
     if fmt:  # an explicit format is the only way the column is read
         return col, F.try_to_timestamp(text, F.lit(fmt))
