@@ -52,9 +52,9 @@ class ResolutionResult:
         """The counted figures (``batch_records``: valid records read in
         this batch, ``candidate_pairs``). Call after the tables are written: an
         observation is filled by the first action over its frame and waits until then."""
-        figures: dict[str, int] = {}
+        figures = {name: 0 for name in OBSERVED}
         for observation in self.observations:
-            figures.update(observation.get)
+            figures.update(_observed(observation))
         return figures
 
     def tables(self) -> dict[str, DataFrame]:
@@ -72,6 +72,19 @@ class ResolutionResult:
         if self.events is not None:
             tables["events"] = self.events
         return tables
+
+
+OBSERVED = ("batch_records", "candidate_pairs")
+
+
+def _observed(observation: Observation) -> dict[str, int]:
+    """An observation's figures, or none when no task ran over its frame: Spark skips the
+    tasks of a frame it knows to be empty (an empty batch, no candidate pairs), and Spark 4
+    then has no row to give (an assertion error in ``toPyRow``) where the count is 0."""
+    try:
+        return observation.get
+    except Exception:  # py4j wraps the JVM's AssertionError
+        return {}
 
 
 def resolve(
