@@ -7,6 +7,7 @@ EMR) and only builds a local one when no master is configured. A local session g
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
 import re
@@ -20,6 +21,7 @@ from idres_spark.errors import RuntimeEnvironmentError
 log = logging.getLogger(__name__)
 
 MIN_JAVA = 17
+SPARK_JARS_ENV = "IDRES_SPARK_JARS"  # extra JARs for a local session (see _jar_conf)
 # Spark 4 lower-cases through ICU unless this is false; 3.5 always uses the JVM's mapping
 CASE_MAPPING = "spark.sql.icu.caseMappings.enabled"
 
@@ -106,6 +108,7 @@ def build_local_session(
         "spark.python.worker.reuse": "true",
         "spark.driver.extraJavaOptions": "-Dlog4j2.level=WARN",
     }
+    conf.update(_jar_conf(os.environ.get(SPARK_JARS_ENV, "")))
     conf.update(extra_conf or {})
     builder = SparkSession.builder.master(master).appName(app_name)
     for key, value in conf.items():
@@ -116,6 +119,22 @@ def build_local_session(
         checkpoint_dir or tempfile.mkdtemp(prefix="idres-checkpoint-")
     )
     return session
+
+
+def _jar_conf(value: str) -> dict[str, str]:
+    """``IDRES_SPARK_JARS`` (JAR files or folders of them, separated by ``,`` or the path
+    separator) -> ``spark.jars`` and the driver's class path, for example the GraphFrames JAR
+    for ``graph.backend: graphframes`` in local mode. The driver's class path is the one Spark
+    reads before it loads session extensions."""
+    jars: list[str] = []
+    for item in re.split(rf"[,{re.escape(os.pathsep)}]", value):
+        if os.path.isdir(item):
+            jars += sorted(glob.glob(os.path.join(item, "*.jar")))
+        elif item.strip():
+            jars.append(item.strip())
+    if not jars:
+        return {}
+    return {"spark.jars": ",".join(jars), "spark.driver.extraClassPath": os.pathsep.join(jars)}
 
 
 def get_session(app_name: str = "idres-spark", checkpoint_dir: str | None = None):

@@ -36,7 +36,6 @@ is collected to the driver but those per-round scalars.
 from __future__ import annotations
 
 import importlib.util
-import inspect
 import logging
 import uuid
 from collections.abc import Callable
@@ -54,6 +53,7 @@ Checkpointer = Callable[[DataFrame], DataFrame]
 
 BACKENDS = ("auto", "native", "graphframes")
 GRAPHFRAMES_CLASS = "org.graphframes.GraphFrame"
+GRAPHX_MAX_ITER = 2**31 - 2  # Pregel supersteps: effectively unlimited
 
 # internal column names
 _HI, _LO, _CHANGED = "_hi", "_lo", "_changed"
@@ -281,18 +281,59 @@ def _graphframes_missing_message(spark: SparkSession) -> str:
 
 
 def _graphframes(edges: DataFrame, vertices: DataFrame, checkpoint_every: int) -> DataFrame:
+    """GraphFrames' connected components, relabelled to the smallest vertex id of each component.
+
+    GraphFrames sees every listed vertex and every edge endpoint (an endpoint missing from
+    ``vertices`` still joins its neighbours, as in the native engine); only listed vertices are
+    returned. Every option is set here rather than left to the installed release's defaults,
+    which have changed between releases (docs/graph.md).
+    """
     spark = edges.sparkSession
     if not graphframes_available(spark):
         raise GraphError(_graphframes_missing_message(spark), code="graphframes_missing")
+    _require_checkpoint_dir(spark)
     from graphframes import GraphFrame
 
-    v = _vertex_ids(vertices).withColumnRenamed(VERTEX_ID, "id")
+    listed = _vertex_ids(vertices)
     canonical = _canonical(edges)
+    endpoints = canonical.select(F.col(_HI).alias(VERTEX_ID)).unionByName(
+        canonical.select(F.col(_LO).alias(VERTEX_ID))
+    )
+    v = listed.unionByName(endpoints).distinct().withColumnRenamed(VERTEX_ID, "id")
     e = canonical.select(F.col(_HI).alias("src"), F.col(_LO).alias("dst"))
-    options: dict[str, object] = {"algorithm": "two_phase", "checkpointInterval": checkpoint_every}
-    if "broadcastThreshold" in inspect.signature(GraphFrame.connectedComponents).parameters:
-        options["broadcastThreshold"] = -1
-    labelled = GraphFrame(v, e).connectedComponents(**options)
+    labelled = GraphFrame(v, e).connectedComponents(**graphframes_options(checkpoint_every))
     labelled = labelled.select(F.col("id").alias(VERTEX_ID), F.col("component").alias("_label"))
     smallest = labelled.groupBy("_label").agg(F.min(VERTEX_ID).alias(COMPONENT))
-    return labelled.join(smallest, "_label").select(VERTEX_ID, COMPONENT)
+    return (
+        labelled.join(smallest, "_label")
+        .join(listed, VERTEX_ID)  # listed vertices only, as the native engine reports them
+        .select(VERTEX_ID, COMPONENT)
+    )
+
+
+def graphframes_options(checkpoint_every: int) -> dict[str, object]:
+    """Keyword arguments of ``GraphFrame.connectedComponents``, all of them explicit.
+
+    * ``algorithm="two_phase"``: the large-star / small-star algorithm (the native engine's);
+      ``"graphframes"`` is its deprecated alias and ``"graphx"`` is Pregel, one superstep per
+      unit of diameter (a long chain takes thousands).
+    * ``checkpointInterval``: the native engine's ``checkpoint_every``, so both cut lineage
+      equally often; reliable checkpoints into the SparkContext checkpoint directory
+      (``use_local_checkpoints=False``), which survive the loss of an executor.
+    * ``broadcastThreshold=-1``: no manual broadcast of high-degree vertices; adaptive query
+      execution splits the skewed joins (the local session turns it on).
+    * ``max_iter``: only the ``graphx`` algorithm reads it, but its Python default was
+      ``2 ^ 31 - 2``, which is 31 in Python (graphframes-py 0.11.0 to 0.12.2): a graph whose
+      diameter exceeds 31 would stop early with wrong components. Passed explicitly, the bound
+      is unlimited whatever release is installed.
+    * ``useLabelsAsComponents=False``: long component labels (relabelled afterwards).
+    """
+    return {
+        "algorithm": "two_phase",
+        "checkpointInterval": checkpoint_every,
+        "broadcastThreshold": -1,
+        "useLabelsAsComponents": False,
+        "use_local_checkpoints": False,
+        "max_iter": GRAPHX_MAX_ITER,
+        "storage_level": StorageLevel.MEMORY_AND_DISK,
+    }
