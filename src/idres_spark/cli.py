@@ -77,6 +77,11 @@ def _parser() -> argparse.ArgumentParser:
         help="write the merges this run would make and the profile changes to "
              "<output>/preview/<run_id>/ without touching the published state",
     )  # fmt: skip
+    run.add_argument(
+        "--replace-state", action="store_true",
+        help="let an overwrite run replace an incremental state on the output path (new "
+             "profile ids, a new merge history); refused without it",
+    )  # fmt: skip
     run.set_defaults(handler=_cmd_run)
     export = sub.add_parser("merge-log", help="export recent merges of the published state")
     where = export.add_mutually_exclusive_group(required=True)
@@ -143,7 +148,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from idres_spark.run.job import run_job
 
     config = load_runnable_config(args.config, args.output)
-    metrics = run_job(config, args.run_date, preview=args.preview)
+    metrics = run_job(config, args.run_date, preview=args.preview, replace_state=args.replace_state)
     if args.preview:
         print(f"preview {metrics['run_id']}: {metrics['merges']:,} merges would be made")
         for reason, n in metrics["merges_by_reason"].items():

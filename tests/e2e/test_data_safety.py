@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,33 @@ def test_retention_deletes_only_the_jobs_own_run_folders(spark, tmp_path):
     assert first not in names and killed.name not in names
     assert names == sorted(["0-notes.txt", "1-important-backup", lookalike.name, newest])
     assert (runs / "1-important-backup" / "data.parquet").read_bytes() == b"backup"
+
+
+def test_overwrite_on_an_incremental_state_is_refused_unless_asked(spark, tmp_path, capsys):
+    batch = write_batch(
+        tmp_path / "data", [{"id": "1", "email": "a@x.com"}, {"id": "2", "email": "a@x.com"}]
+    )
+    root = tmp_path / "state"
+    run_job(job_config(batch, root, mode="incremental"), DAY, spark)
+    published = store.current_run(spark, str(root))
+    assert published.mode == "incremental"
+    # a pointer written before pointers named the mode: the run's metrics tell it
+    (pointer,) = (root / "_published").glob("*.json")
+    pointer.write_text(json.dumps({k: v for k, v in json.loads(pointer.read_text()).items()
+                                   if k != "mode"}))  # fmt: skip
+    before = files_under(root)
+    config = tmp_path / "overwrite.yaml"
+    config.write_text(
+        "sources: [{name: web, format: parquet, path: data, columns: {record_id: id, "
+        "email: email, phone: phone, user_id: uid, first_name: first, last_name: last, "
+        "event_ts: ts}}]\noutput: {path: state, mode: overwrite}\n"
+    )
+    assert main(["run", "--config", str(config), "--run-date", "2025-07-02"]) == 2
+    assert "[overwrite_incremental_state]" in capsys.readouterr().err
+    assert files_under(root) == before
+    args = ["run", "--config", str(config), "--run-date", "2025-07-02", "--replace-state"]
+    assert main(args) == 0
+    replaced = store.current_run(spark, str(root))
+    assert (replaced.seq, replaced.mode) == (published.seq + 1, "overwrite")
+    # an overwrite state may be overwritten again without the flag
+    assert main(["run", "--config", str(config), "--run-date", "2025-07-03"]) == 0

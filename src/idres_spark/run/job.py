@@ -39,13 +39,19 @@ def run_job(
     run_date: dt.date | None = None,
     spark: SparkSession | None = None,
     preview: bool = False,
+    replace_state: bool = False,
 ) -> dict[str, Any]:
-    """Read, resolve and publish (or preview) one run; returns the run metrics."""
+    """Read, resolve and publish (or preview) one run; returns the run metrics.
+
+    An overwrite run on an output path that holds an incremental state is refused unless
+    ``replace_state`` says it is meant to replace that state."""
     from idres_spark.session import get_session
 
     started = time.perf_counter()
     spark = spark or get_session(checkpoint_dir=config.graph.checkpoint_dir)
     root = config.output.path.rstrip("/")
+    if config.output.mode == "overwrite" and not preview:
+        store.check_overwrite(spark, root, replace_state)
     run = RunContext.for_date(
         run_date or dt.datetime.now(dt.UTC).date(),
         config.fingerprint(),
@@ -130,7 +136,7 @@ def _write_and_publish(
     metrics["stage_seconds"] = timer.as_dict()
     metrics["wall_seconds"] = round(time.perf_counter() - started, 2)  # up to publishing
     write.write_metrics(spark, folder, metrics)
-    store.publish(spark, root, run.seq, run.run_id, run_dir)
+    store.publish(spark, root, run.seq, run.run_id, run_dir, config.output.mode)
     removed = store.apply_retention(spark, root, config.output.keep_runs)
     log.info("published %s; removed %d old run folders", run_dir, len(removed))
     return metrics

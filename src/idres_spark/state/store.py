@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
 
-from idres_spark.errors import InputError
+from idres_spark.errors import InputError, UsageError
 from idres_spark.profiles.merge_log import read_merge_log
 from idres_spark.state.storage import FileSystem
 
@@ -40,6 +40,7 @@ class PublishedRun:
     seq: int
     run_id: str
     run_dir: str
+    mode: str | None = None  # output.mode of the run; None in pointers older than the field
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,9 @@ def published_runs(spark: SparkSession, root: str) -> list[PublishedRun]:
     for name in fs.list_names(f"{root}/{PUBLISHED}"):
         if name.endswith(".json") and name[:-5].isdigit():
             data = json.loads(fs.read_text(f"{root}/{PUBLISHED}/{name}"))
-            runs.append(PublishedRun(int(data["seq"]), data["run_id"], data["run_dir"]))
+            runs.append(
+                PublishedRun(int(data["seq"]), data["run_id"], data["run_dir"], data.get("mode"))
+            )
     return sorted(runs, key=lambda r: r.seq)
 
 
@@ -91,6 +94,30 @@ def run_dir(run_id: str) -> str:
     return f"{RUNS}/{run_id}-{uuid.uuid4().hex[:8]}"
 
 
+def check_overwrite(spark: SparkSession, root: str, replace_state: bool) -> None:
+    """Refuse an overwrite run on an output path whose current run is incremental: it would
+    start from nothing, give profiles new ids and replace the merge history."""
+    run = current_run(spark, root)
+    if run is None or replace_state or _mode_of(spark, root, run) != "incremental":
+        return
+    raise UsageError(
+        f"output.mode is overwrite, but {root} holds an incremental state (run {run.run_id}); "
+        "an overwrite run would give its profiles new ids and replace its merge history. Set "
+        "`output.mode: incremental` to continue the state, point `output.path` elsewhere, or "
+        "pass --replace-state to replace it on purpose",
+        code="overwrite_incremental_state",
+    )
+
+
+def _mode_of(spark: SparkSession, root: str, run: PublishedRun) -> str | None:
+    """A published run's output mode: from its pointer, or (older pointers) its metrics."""
+    if run.mode is not None:
+        return run.mode
+    metrics = f"{root.rstrip('/')}/{run.run_dir}/diagnostics/metrics.json"
+    fs = FileSystem(spark, root)
+    return json.loads(fs.read_text(metrics)).get("mode") if fs.exists(metrics) else None
+
+
 def claim_run_dir(spark: SparkSession, root: str, run_dir: str, run_id: str) -> None:
     """Create a run's folder with the job's marker in it, before any table is written: the
     record that lets retention delete the folder if the run never publishes."""
@@ -98,11 +125,11 @@ def claim_run_dir(spark: SparkSession, root: str, run_dir: str, run_id: str) -> 
     FileSystem(spark, root).write_text(path, json.dumps({"run_id": run_id, "run_dir": run_dir}))
 
 
-def publish(spark: SparkSession, root: str, seq: int, run_id: str, run_dir: str) -> None:
+def publish(spark: SparkSession, root: str, seq: int, run_id: str, run_dir: str, mode: str) -> None:
     """Publish a completely written run folder by creating its pointer (one atomic step)."""
     root = root.rstrip("/")
     fs = FileSystem(spark, root)
-    content = json.dumps({"seq": seq, "run_id": run_id, "run_dir": run_dir})
+    content = json.dumps({"seq": seq, "run_id": run_id, "run_dir": run_dir, "mode": mode})
     temporary = f"{root}/{PUBLISHED}/.{seq:08d}.{uuid.uuid4().hex}.tmp"
     fs.write_text(temporary, content)
     if not fs.rename(temporary, f"{root}/{PUBLISHED}/{seq:08d}.json"):
