@@ -133,11 +133,14 @@ def load_runnable_config(path: str, output: str | None) -> Config:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    from idres_spark.config_checks import check_with_engine
     from idres_spark.ingest import read
     from idres_spark.session import get_session
 
     config = load_runnable_config(args.config, None)
     spark = get_session("idres-spark-validate")
+    for warning in check_with_engine(spark, config):  # regexes and patterns, as run reads them
+        print(f"idres-spark: warning: {warning}", file=sys.stderr)
     read.check_schemas(read.load_sources(spark, config), config)
     rules = ", ".join(r.name for r in config.rules)
     print(f"config OK: {len(config.sources)} sources, rules: {rules}")

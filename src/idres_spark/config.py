@@ -22,16 +22,24 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PrivateAttr,
     Tag,
     ValidationError,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from idres_spark.columns import RULE_FIELDS
 from idres_spark.errors import ConfigError
 
 MAX_CONJUNCTIONS = 62  # blocking keys are tracked as bits of one 64-bit mask per pair
+# `within` spans at most 10,000 years: more than any two Spark timestamps (years 1 to 9999)
+# can be apart, and far inside the 64-bit seconds the time-window test compares against
+MAX_WITHIN_SECONDS = 3_652_500 * 86_400
+# a YAML document may expand (aliases counted at every use) to at most this many nodes; the
+# demo config has a few hundred, an alias bomb ("billion laughs") billions
+MAX_YAML_NODES = 100_000
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 IDENTIFIER_FIELDS = ("email", "phone", "user_id", "device_id", "ip")
@@ -64,7 +72,7 @@ class SourceConfig(_Model):
     options: dict[str, str | int | float | bool] = Field(default_factory=dict)
     columns: ColumnMapping
     custom: dict[str, str] = Field(default_factory=dict)
-    timestamp_format: str | None = None
+    timestamp_format: str | None = Field(None, min_length=1)  # checked by Spark: config_checks
 
     @model_validator(mode="after")
     def _location(self) -> SourceConfig:
@@ -174,11 +182,7 @@ class RecordFilter(_Model):
                 raise ValueError(f"op '{self.op}' needs `value:` as a non-empty list")
         elif not isinstance(self.value, str):
             raise ValueError(f"op '{self.op}' needs `value:` as one string")
-        if self.op == "regex":
-            try:
-                re.compile(str(self.value))
-            except re.error as exc:
-                raise ValueError(f"`value` is not a valid regex: {exc}") from exc
+        # a `regex` value runs on Java's engine (rlike): config_checks compiles it there
         return self
 
 
@@ -210,8 +214,20 @@ class Rule(_Model):
     @field_validator("within")
     @classmethod
     def _duration(cls, value: str | None) -> str | None:
-        if value is not None and not _DURATION.match(value):
+        if value is None:
+            return value
+        match = _DURATION.match(value)
+        if not match:
             raise ValueError(f"'{value}' is not a duration: use e.g. 90s, 15m, 12h, 30d, 2w")
+        digits, unit = match.groups()
+        if len(digits) > 15 or int(digits) * _DURATION_SECONDS[unit] > MAX_WITHIN_SECONDS:
+            raise PydanticCustomError(
+                "within_out_of_range",
+                "'{value}' is longer than the longest window, 3652500d (10,000 years, more "
+                "than any two event times can be apart): use a shorter duration, or leave "
+                "`within` out for no time window",
+                {"value": value[:40]},
+            )
         return value
 
     @model_validator(mode="after")
@@ -317,6 +333,11 @@ class Config(_Model):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     graph: GraphConfig = Field(default_factory=GraphConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    _origin: str = PrivateAttr("<config>")  # the file it was read from, for error messages
+
+    @property
+    def origin(self) -> str:
+        return self._origin
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:
@@ -331,6 +352,14 @@ class Config(_Model):
         fields = set(RULE_FIELDS) | self.custom_fields
         for index, rule in enumerate(self.rules):
             where = f"rules[{index}] ('{rule.name}')"
+            branches = branch_count(rule.tree)  # counted, not built: refuse before expanding
+            if branches > MAX_CONJUNCTIONS:
+                raise _coded_error(
+                    "too_many_branches",
+                    f"{where} would expand to {_count_text(branches)} AND branches (every "
+                    f"combination of its OR groups); at most {MAX_CONJUNCTIONS} are supported "
+                    "in all rules together: split it into fewer, broader rules",
+                )
             if rule.name == "default" and rule.sources is not None:
                 raise ValueError(
                     f"{where}: rule 'default' applies to all sources: remove `sources:`"
@@ -341,7 +370,7 @@ class Config(_Model):
                     f"{where}.sources: unknown sources {unknown}; "
                     f"sources are {sorted(known_sources)}"
                 )
-            used = [c.field for conj in conjunctions(rule.tree) for c in conj]
+            used = [c.field for c in tree_conditions(rule.tree)]
             used += [f.field for f in rule.only_if] + [b.field for b in rule.block_on]
             bad = sorted(set(used) - fields)
             if bad:
@@ -352,11 +381,12 @@ class Config(_Model):
             _check_blockable(rule, where)
         if not any(r.name == "default" for r in self.rules):  # the default rule always exists
             object.__setattr__(self, "rules", [DEFAULT_RULE, *self.rules])
-        total = sum(len(conjunctions(r.tree)) for r in self.rules)
+        total = sum(branch_count(r.tree) for r in self.rules)
         if total > MAX_CONJUNCTIONS:
-            raise ValueError(
+            raise _coded_error(
+                "too_many_branches",
                 f"the rules expand to {total} AND branches; at most {MAX_CONJUNCTIONS} are "
-                "supported: split OR groups into fewer, broader rules"
+                "supported: split OR groups into fewer, broader rules",
             )
         bad_limits = sorted(set(self.limits.identifier_limits) - set(IDENTIFIER_FIELDS) -
                             self.custom_fields)  # fmt: skip
@@ -386,14 +416,59 @@ class Config(_Model):
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+_COUNT_CAP = 10**18  # branch counts saturate here: large enough to report, small to print
+
+
+def branch_count(node: Group | Any) -> int:
+    """How many AND branches :func:`conjunctions` returns, counted without building them
+    (saturating at 10**18, so an AND of many OR groups costs nothing to count)."""
+    if not isinstance(node, Group):
+        return 1
+    if node.any is not None:
+        return min(_COUNT_CAP, sum(branch_count(child) for child in node.any))
+    total = 1
+    for child in node.all or ():
+        total = min(_COUNT_CAP, total * branch_count(child))
+    return total
+
+
+def tree_conditions(node: Group | Any) -> list[Any]:
+    """Every condition of a rule tree, in order, without expanding it."""
+    if not isinstance(node, Group):
+        return [node]
+    return [c for child in (node.any or node.all or ()) for c in tree_conditions(child)]
+
+
 def conjunctions(node: Group | Any) -> list[list[Any]]:
-    """The rule tree in disjunctive normal form: a list of AND branches of conditions."""
+    """The rule tree in disjunctive normal form: a list of AND branches of conditions.
+
+    Refuses (``ValueError``) a tree of more than ``MAX_CONJUNCTIONS`` branches before building
+    any: a validated config never has one, and the product of many OR groups is exponential."""
+    branches = branch_count(node)
+    if branches > MAX_CONJUNCTIONS:
+        raise ValueError(
+            f"the rule would expand to {_count_text(branches)} AND branches; at most "
+            f"{MAX_CONJUNCTIONS} are supported"
+        )
+    return _dnf(node)
+
+
+def _dnf(node: Group | Any) -> list[list[Any]]:
     if not isinstance(node, Group):
         return [[node]]
     if node.any is not None:
-        return [conj for child in node.any for conj in conjunctions(child)]
-    parts = [conjunctions(child) for child in node.all or ()]
+        return [conj for child in node.any for conj in _dnf(child)]
+    parts = [_dnf(child) for child in node.all or ()]
     return [[c for conj in combo for c in conj] for combo in itertools.product(*parts)]
+
+
+def _count_text(count: int) -> str:
+    return f"more than {_COUNT_CAP - 1:,}" if count >= _COUNT_CAP else f"{count:,}"
+
+
+def _coded_error(code: str, message: str) -> PydanticCustomError:
+    """A validation error whose ``type`` is the ConfigError code :func:`parse_config` gives."""
+    return PydanticCustomError(code, "{message}", {"message": message})
 
 
 def _check_blockable(rule: Rule, where: str) -> None:
@@ -426,9 +501,14 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Co
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found", code="config_not_found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = _load_yaml(path.read_text(encoding="utf-8"), path)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}", code="yaml_syntax") from exc
+    except RecursionError:
+        raise ConfigError(
+            f"{path}: the YAML is nested too deeply to read; a config needs a few levels",
+            code="yaml_too_large",
+        ) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping with `sources:` etc.")
     for source in data.get("sources") or []:
@@ -449,9 +529,66 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Co
     return parse_config(data, origin=str(path))
 
 
+def _load_yaml(text: str, path: Path) -> Any:
+    """``yaml.safe_load`` that refuses, before building anything, a document whose aliases
+    expand to more than ``MAX_YAML_NODES`` nodes (an alias bomb) or refer to themselves."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        size = _expanded_nodes(node, {}, set())
+        if size is None:
+            raise ConfigError(
+                f"{path}: a YAML alias refers to a node that contains it, so the document "
+                "never ends: replace the alias (`*name`) with the values it stands for",
+                code="yaml_too_large",
+            )
+        if size > MAX_YAML_NODES:
+            raise ConfigError(
+                f"{path}: the YAML expands to more than {MAX_YAML_NODES:,} values once its "
+                "aliases (`*name`) are repeated where they are used; a config needs far fewer: "
+                "write the values out or use fewer aliases of aliases",
+                code="yaml_too_large",
+            )
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _expanded_nodes(node: yaml.Node, sizes: dict[int, int], open_: set[int]) -> int | None:
+    """How many nodes ``node`` stands for with every alias expanded, stopping just past
+    ``MAX_YAML_NODES``; None when an alias refers to a node that contains it."""
+    key = id(node)
+    if key in sizes:
+        return sizes[key]  # an alias: the same node object, counted again at every use
+    if key in open_:
+        return None
+    open_.add(key)
+    if isinstance(node, yaml.SequenceNode):
+        children = list(node.value)
+    elif isinstance(node, yaml.MappingNode):
+        children = [part for pair in node.value for part in pair]
+    else:
+        children = []
+    total = 1
+    for child in children:
+        size = _expanded_nodes(child, sizes, open_)
+        if size is None:
+            return None
+        total += size
+        if total > MAX_YAML_NODES:
+            break
+    open_.discard(key)
+    sizes[key] = total
+    return total
+
+
 def parse_config(data: dict[str, Any], origin: str = "<config>") -> Config:
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data)
+        config._origin = origin
+        return config
     except ValidationError as exc:
         problems = [_describe(err) for err in exc.errors()]
         code = _error_code(exc.errors()[0])
@@ -499,7 +636,12 @@ def _describe(err: dict[str, Any]) -> str:
     return f"{where}: {message}"
 
 
+_CODED_ERRORS = {"too_many_branches", "within_out_of_range"}  # error types that are codes
+
+
 def _error_code(err: dict[str, Any]) -> str:
+    if err["type"] in _CODED_ERRORS:
+        return str(err["type"])
     if err["type"] == "extra_forbidden":
         return "unknown_key"
     if err["type"] in ("union_tag_invalid", "union_tag_not_found"):

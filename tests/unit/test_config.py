@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import textwrap
+import time
 
 import pytest
 
-from idres_spark.config import DEFAULT_RULE, conjunctions, load_config, parse_config
+from idres_spark.config import (
+    DEFAULT_RULE,
+    MAX_CONJUNCTIONS,
+    MAX_WITHIN_SECONDS,
+    MAX_YAML_NODES,
+    Group,
+    branch_count,
+    conjunctions,
+    load_config,
+    parse_config,
+)
+from idres_spark.config_checks import unmapped_field_warnings
 from idres_spark.errors import ConfigError
 
 SOURCE = {
@@ -165,3 +177,161 @@ def test_fingerprint_is_stable_and_config_sensitive():
     a = parse_config(config_with())
     assert a.fingerprint() == parse_config(config_with()).fingerprint()
     assert a.fingerprint() != parse_config(config_with(limits={"max_block_size": 9})).fingerprint()
+
+
+# --- issue 20 items 7 and 13: what run cannot do, validate refuses -------------------------
+
+
+def rule_with(**extra):
+    return {"name": "r", "all": [{"field": "email", "compare": "equals"}], **extra}
+
+
+def test_regex_filters_are_left_to_javas_engine():
+    """Java's `\\p{L}` used to be refused by Python's `re`; Python's `(?P<x>..)` is no longer
+    accepted here only to crash the run: config_checks compiles both on Java's engine."""
+    for pattern in (r"^\p{L}+@", r"(?P<x>a)"):
+        only_if = [{"field": "email", "op": "regex", "value": pattern}]
+        config = parse_config(config_with(rules=[rule_with(only_if=only_if)]))
+        assert config.rules[1].only_if[0].value == pattern
+
+
+@pytest.mark.parametrize(
+    ("within", "seconds"),
+    [("3652500d", 315_576_000_000), ("315576000000s", 315_576_000_000),
+     ("521785w", 315_575_568_000), ("0s", 0)],
+)  # fmt: skip
+def test_within_up_to_ten_thousand_years(within, seconds):
+    config = parse_config(config_with(rules=[rule_with(within=within)]))
+    assert config.rules[1].within_seconds == seconds == min(seconds, MAX_WITHIN_SECONDS)
+
+
+@pytest.mark.parametrize(
+    "within", ["3652501d", "315576000001s", "521786w", "99999999999999999999999s", "9" * 5000 + "s"]
+)
+def test_within_out_of_range_is_refused_with_its_key_path(within):
+    err = error_of(config_with(rules=[rule_with(within=within)]))
+    assert err.code == "within_out_of_range"
+    assert "my.yaml" in err.message and "rules[0].within" in err.message
+
+
+def or_pairs(n):
+    pair = {
+        "any": [{"field": "email", "compare": "equals"}, {"field": "phone", "compare": "equals"}]
+    }
+    return [pair] * n
+
+
+def test_a_rule_over_the_branch_limit_is_refused_by_count():
+    err = error_of(config_with(rules=[{"name": "wide", "all": or_pairs(6)}]))  # 64 branches
+    assert err.code == "too_many_branches"
+    assert "wide" in err.message and str(MAX_CONJUNCTIONS) in err.message
+    assert parse_config(config_with(rules=[{"name": "ok", "all": or_pairs(5)}]))  # 32
+
+
+def test_an_and_of_26_or_pairs_is_refused_before_it_is_expanded():
+    started = time.perf_counter()
+    err = error_of(config_with(rules=[{"name": "bomb", "all": or_pairs(26)}]))
+    assert err.code == "too_many_branches" and "67,108,864" in err.message
+    assert time.perf_counter() - started < 2  # was ~50 s and 4 GB, then a MemoryError
+    huge = {"all": or_pairs(400)}  # 2**400: the count saturates instead of growing
+    assert branch_count(parse_config(config_with()).rules[0].tree) == 2
+    assert branch_count(Group.model_validate(huge)) == 10**18
+    with pytest.raises(ValueError, match="AND branches"):
+        conjunctions(Group.model_validate({"all": or_pairs(26)}))
+
+
+def test_the_rules_together_stay_under_the_branch_limit():
+    rules = [{"name": f"r{i}", "all": or_pairs(5)} for i in range(2)]  # 2 x 32 + default 2
+    assert error_of(config_with(rules=rules)).code == "too_many_branches"
+
+
+def yaml_bomb(levels: int) -> str:
+    lines = ["sources: [{name: web, format: csv, path: x, columns: {record_id: id}}]",
+             "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]  # fmt: skip
+    for i in range(1, levels):
+        lines.append(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_a_yaml_alias_bomb_is_refused_while_loading(tmp_path):
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(yaml_bomb(9))  # a billion values once expanded
+    started = time.perf_counter()
+    with pytest.raises(ConfigError) as caught:
+        load_config(bomb)
+    assert caught.value.code == "yaml_too_large" and "bomb.yaml" in caught.value.message
+    assert time.perf_counter() - started < 2
+    small = tmp_path / "small.yaml"
+    small.write_text(yaml_bomb(2))  # a few aliases load (and fail later on the unknown keys)
+    with pytest.raises(ConfigError) as later:
+        load_config(small)
+    assert later.value.code == "unknown_key"
+
+
+def test_yaml_node_limit_edge(tmp_path):
+    path = tmp_path / "big.yaml"
+    # root mapping + key + list = 3 nodes, then one per list item
+    path.write_text("sources: [" + ", ".join(["x"] * (MAX_YAML_NODES - 3)) + "]\n")
+    with pytest.raises(ConfigError) as at_limit:
+        load_config(path)
+    assert at_limit.value.code == "config_invalid"  # loaded; the items are not sources
+    path.write_text("sources: [" + ", ".join(["x"] * (MAX_YAML_NODES - 2)) + "]\n")
+    with pytest.raises(ConfigError) as over:
+        load_config(path)
+    assert over.value.code == "yaml_too_large"
+
+
+def test_a_recursive_yaml_alias_is_refused(tmp_path):
+    path = tmp_path / "loop.yaml"
+    path.write_text(
+        "sources: &s [{name: web, format: csv, path: x, columns: {record_id: id}}, *s]\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.code == "yaml_too_large"
+
+
+def test_aliases_that_share_a_mapping_still_load(tmp_path):
+    path = tmp_path / "shared.yaml"
+    path.write_text(
+        textwrap.dedent("""
+        sources:
+          - {name: web, format: csv, path: web, columns: &cols {record_id: id, email: mail}}
+          - {name: app, format: csv, path: app, columns: *cols}
+    """)
+    )
+    config = load_config(path)
+    assert config.sources[1].columns.email == "mail"
+    assert config.origin == str(path)
+
+
+def test_a_rule_on_a_field_no_source_maps_is_warned_about_not_refused():
+    rules = [
+        {"name": "by-phone", "all": [{"field": "phone", "compare": "equals"}]},
+        {"name": "names", "all": [{"field": "email", "compare": "equals"},
+                                  {"field": "full_name", "compare": "equals"}]},
+        {"name": "loyal", "all": [{"field": "loyalty_id", "compare": "equals"}],
+         "only_if": [{"field": "ip", "op": "is_null"}]},
+    ]  # fmt: skip
+    config = parse_config(config_with(rules=rules))
+    warnings = unmapped_field_warnings(config)
+    assert len(warnings) == 2  # phone, full_name; custom loyalty_id is mapped, is_null holds
+    assert "'by-phone'" in warnings[0] and "'phone'" in warnings[0] and "(web)" in warnings[0]
+    assert "'names'" in warnings[1] and "'full_name'" in warnings[1]
+    named = {**SOURCE, "columns": {"record_id": "id", "first_name": "fn", "phone": "p"}}
+    assert unmapped_field_warnings(parse_config({"sources": [named], "rules": rules[:2]})) == [
+        unmapped_field_warnings(config)[1].replace("'full_name'", "'email'")
+    ]
+
+
+def test_a_field_mapped_outside_the_rules_sources_is_warned_about():
+    crm = {**SOURCE, "name": "crm", "columns": {"record_id": "id", "phone": "p"}}
+    rules = [{"name": "p", "sources": ["web"], "all": [{"field": "phone", "compare": "equals"}]}]
+    assert len(unmapped_field_warnings(parse_config({"sources": [SOURCE, crm], "rules": rules})))
+    rules[0]["sources"] = ["web", "crm"]
+    assert unmapped_field_warnings(parse_config({"sources": [SOURCE, crm], "rules": rules})) == []
+
+
+def test_an_empty_timestamp_format_is_refused():
+    err = error_of({"sources": [{**SOURCE, "timestamp_format": ""}]})
+    assert err.code == "config_invalid" and "sources[0].timestamp_format" in err.message
