@@ -1,16 +1,18 @@
 """Benchmark of the graph stage alone: components plus group-size / identifier-limit pruning.
 
-    python jobs/bench_graph.py --edges 1000000 5000000
+    python jobs/bench_graph.py --edges 1000000 5000000 [--engines native graphframes]
         for each size: generate records and edges (components of 1-10 records, trees plus one
         closing link, ~1% of them holding two user ids; one star of --star leaves through one
         phone; optionally a chain of --chain records), write them to Parquet, then time
-        ``graph.link_records`` with the native engine and the limits (max_group_size 50,
-        identifier_limits {user_id: 1}) until groups and pruned groups are materialized;
-        --baseline also times the same graph without limits (components only).
+        ``graph.link_records`` with each engine in turn on the same data and the limits
+        (max_group_size 50, identifier_limits {user_id: 1}) until groups and pruned groups are
+        materialized; --baseline also times the same graph without limits (components only).
 
 The data are written and read back first, so generation is not timed. Prints wall seconds per
-size, the components engine's rounds, the split components and the growth ratio between the
-first and the last size. Speed targets live here and in the docs, never in timed tests.
+size and engine, the native engine's rounds, the split components, whether both engines gave
+the same groups, and the growth ratio between the first and the last size. The GraphFrames
+engine needs its JAR on the session (IDRES_SPARK_JARS); without it that engine is left out
+with a note. Speed targets live here and in the docs, never in timed tests.
 """
 
 from __future__ import annotations
@@ -132,7 +134,9 @@ def generate(spark, folder: str, edges: int, star: int, chain: int, seed: int) -
     )
 
 
-def bench_once(spark, folder: str, max_group_size: int, with_limits: bool = True) -> dict:
+def bench_once(
+    spark, folder: str, max_group_size: int, with_limits: bool = True, engine: str = "native"
+) -> dict:
     from pyspark.sql import functions as F
 
     from idres_spark.config import GraphConfig, LimitsConfig
@@ -148,7 +152,7 @@ def bench_once(spark, folder: str, max_group_size: int, with_limits: bool = True
     limits = LimitsConfig(max_group_size=max_group_size, identifier_limits={"user_id": 1})
     start = time.perf_counter()
     linked = graph.link_records(
-        records, edges, GraphConfig(backend="native"), limits=limits if with_limits else None
+        records, edges, GraphConfig(backend=engine), limits=limits if with_limits else None
     )
     linked_at = time.perf_counter()
     groups = spark_checkpoint(linked.groups)  # what pipeline.resolve's materialize does
@@ -157,15 +161,22 @@ def bench_once(spark, folder: str, max_group_size: int, with_limits: bool = True
     ).first()
     done = time.perf_counter()
     largest = groups.groupBy("group_key").count().agg(F.max("count")).first()[0]
+    # one number per grouping: equal for two engines exactly when they grouped alike
+    digest = groups.select(
+        F.sum(F.xxhash64("record_id", "group_key").cast("decimal(38,0)")).alias("d")
+    ).first()["d"]
     logging.getLogger("idres_spark.linking.components").removeHandler(rounds)
     return {**sizes, "seconds": done - start, "link_records": linked_at - start,
             "materialize": done - linked_at, "rounds": rounds.rounds, "split": pruned["n"],
-            "links_cut": pruned["cut"] or 0, "largest_group": largest}  # fmt: skip
+            "links_cut": pruned["cut"] or 0, "largest_group": largest, "engine": engine,
+            "digest": digest}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--edges", type=int, nargs="+", default=[1_000_000, 5_000_000])
+    parser.add_argument("--engines", nargs="+", default=["native", "graphframes"],
+                        choices=["native", "graphframes"])  # fmt: skip
     parser.add_argument("--star", type=int, default=100_000, help="leaves of the giant star")
     parser.add_argument("--chain", type=int, default=0, help="records of one long chain")
     parser.add_argument("--max-group-size", type=int, default=50)
@@ -174,40 +185,55 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--baseline", action="store_true", help="also time it without limits")
     args = parser.parse_args(argv)
+    from idres_spark.linking.components import graphframes_available
     from idres_spark.session import build_local_session
 
     spark = build_local_session(
         "idres-bench-graph", args.master, {"spark.sql.shuffle.partitions": args.shuffle_partitions}
     )
-    results, baselines = [], []
+    engines = list(dict.fromkeys(args.engines))
+    if "graphframes" in engines and not graphframes_available(spark):
+        print("graphframes: its JAR is not on the session (set IDRES_SPARK_JARS); left out")
+        engines.remove("graphframes")
+    results: dict[str, list[dict]] = {engine: [] for engine in engines}
+    baselines: dict[str, list[dict]] = {engine: [] for engine in engines}
     for target in args.edges:
         folder = tempfile.mkdtemp(prefix="idres-bench-graph-")
         generate(spark, folder, target, args.star, args.chain, args.seed)
-        load = os.getloadavg()[0]
-        result = bench_once(spark, folder, args.max_group_size)
-        results.append(result)
-        print(
-            f"edges {result['edges']:>10,}  records {result['records']:>10,}  "
-            f"{result['seconds']:7.1f}s (link_records {result['link_records']:.1f}s, "
-            f"groups+diagnostics {result['materialize']:.1f}s)  rounds {result['rounds']}  "
-            f"split components {result['split']:,}  links cut {result['links_cut']:,}  "
-            f"largest group {result['largest_group']}  "
-            f"load average before/after {load:.1f}/{os.getloadavg()[0]:.1f}",
-            flush=True,
-        )
-        if args.baseline:  # the same graph without limits: components and group keys only
-            plain = bench_once(spark, folder, args.max_group_size, with_limits=False)
-            baselines.append(plain)
-            print(f"  without limits {plain['seconds']:.1f}s (rounds {plain['rounds']}, "
-                  f"largest group {plain['largest_group']:,})", flush=True)  # fmt: skip
-    if len(results) > 1:
-        first, last = results[0], results[-1]
-        edge_ratio = last["edges"] / first["edges"]
-        time_ratio = last["seconds"] / first["seconds"]
-        print(f"growth: {edge_ratio:.2f}x edges -> {time_ratio:.2f}x time")
-        if len(baselines) > 1:
-            plain_ratio = baselines[-1]["seconds"] / baselines[0]["seconds"]
-            print(f"growth without limits: {plain_ratio:.2f}x time")
+        digests = set()
+        for engine in engines:
+            load = os.getloadavg()[0]
+            result = bench_once(spark, folder, args.max_group_size, engine=engine)
+            results[engine].append(result)
+            digests.add(result["digest"])
+            rounds = result["rounds"] if engine == "native" else "-"
+            print(
+                f"{engine:<11} edges {result['edges']:>10,}  records {result['records']:>10,}  "
+                f"{result['seconds']:7.1f}s (link_records {result['link_records']:.1f}s, "
+                f"groups+diagnostics {result['materialize']:.1f}s)  rounds {rounds}  "
+                f"split components {result['split']:,}  links cut {result['links_cut']:,}  "
+                f"largest group {result['largest_group']}  "
+                f"load average before/after {load:.1f}/{os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
+            if args.baseline:  # the same graph without limits: components and group keys only
+                plain = bench_once(
+                    spark, folder, args.max_group_size, with_limits=False, engine=engine
+                )
+                baselines[engine].append(plain)
+                print(f"  without limits {plain['seconds']:.1f}s (largest group "
+                      f"{plain['largest_group']:,})", flush=True)  # fmt: skip
+        if len(engines) > 1:
+            print(f"  same groups from {' and '.join(engines)}: {len(digests) == 1}", flush=True)
+    for engine in engines:
+        runs, plain_runs = results[engine], baselines[engine]
+        if len(runs) > 1:
+            edge_ratio = runs[-1]["edges"] / runs[0]["edges"]
+            time_ratio = runs[-1]["seconds"] / runs[0]["seconds"]
+            print(f"{engine} growth: {edge_ratio:.2f}x edges -> {time_ratio:.2f}x time")
+            if len(plain_runs) > 1:
+                plain_ratio = plain_runs[-1]["seconds"] / plain_runs[0]["seconds"]
+                print(f"{engine} growth without limits: {plain_ratio:.2f}x time")
     spark.stop()
     return 0
 

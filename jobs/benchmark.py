@@ -10,7 +10,9 @@
 
     python jobs/benchmark.py graph --edges 1000000 5000000
         the graph stage alone (components, group-size and identifier limits) at each size,
-        with the growth ratio between the first and the last; options in jobs/bench_graph.py
+        with the native and the GraphFrames engine side by side on the same data (GraphFrames
+        when its JAR is given in IDRES_SPARK_JARS), and the growth ratio between the first
+        and the last size; options in jobs/bench_graph.py
 
 Speed targets live here and in the docs, never in timed tests.
 """

@@ -1,7 +1,8 @@
 """Connected components of the match graph, with two interchangeable engines.
 
 :func:`connected_components` labels every vertex with the smallest vertex id of its component,
-so the answer does not depend on the engine that computed it.
+so the answer does not depend on the engine that computed it. ``backend="auto"`` runs the
+native engine, the faster of the two where both were measured (docs/graph.md).
 
 Native engine: large-star / small-star (Kiveris et al. 2014, "Connected Components in
 MapReduce and Beyond"). Undirected edges are stored oriented ``hi > lo``.
@@ -130,7 +131,9 @@ def connected_components(
     _require(edges, (SRC, DST), "edges")
     _require(vertices, (VERTEX_ID,), "vertices")
     if backend == "auto":
-        backend = "graphframes" if graphframes_available(edges.sparkSession) else "native"
+        # by measurement (docs/benchmarks.md, graph stage, both engines): native was faster
+        # than GraphFrames at 1M and 5M edges, so auto never trades it for GraphFrames
+        backend = "native"
         log.info("connected components: backend 'auto' chose the %s engine", backend)
     else:
         log.info("connected components: using the %s engine", backend)
