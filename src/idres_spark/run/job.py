@@ -57,7 +57,6 @@ def run_job(
         config.fingerprint(),
         store.next_seq(spark, root),
     )
-    work = _work_dir(config, run.run_id)
     timer = StageTimer()
     previous = store.read_previous(spark, root) if config.output.mode == "incremental" else None
     log.info(
@@ -68,10 +67,12 @@ def run_job(
     )  # fmt: skip
     frames = read.load_sources(spark, config)
     event_rows = read.load_events(spark, config)
-    run_dir = store.run_dir(run.run_id)
+    run_dir = store.run_dir(run.run_id)  # this attempt's own: overlapping runs never share
     folder = f"{root}/{run_dir}"  # a fresh folder, published only once complete
+    work = _work_dir(config, run_dir.rsplit("/", 1)[1])
+    store.claim(spark, work, run.run_id)
     if not preview:
-        store.claim_run_dir(spark, root, run_dir, run.run_id)
+        store.claim(spark, folder, run.run_id)
     try:
         result = resolve(
             frames, config, run, previous=previous, event_rows=event_rows,
@@ -85,7 +86,7 @@ def run_job(
                 metrics = _write_preview(spark, result, previous, root, run)
         else:
             metrics = _write_and_publish(spark, result, config, root, run_dir, run, timer, started)
-    except Exception as exc:
+    except BaseException as exc:  # Ctrl-C too: the folder of an interrupted run goes
         if not preview:
             FileSystem(spark, folder).delete(folder)  # never published: nothing points at it
         if "GRAPH_VERTEX_ID_COLLISION" in str(exc):
@@ -98,8 +99,8 @@ def run_job(
     finally:
         fs = FileSystem(spark, work)
         fs.delete(work)
-        if not config.graph.checkpoint_dir and not fs.list_names(f"{root}/_work"):
-            fs.delete(f"{root}/_work")
+        if not config.graph.checkpoint_dir:
+            fs.delete_if_empty(f"{root}/{store.WORK}")
     if preview:
         metrics["stage_seconds"] = timer.as_dict()
         metrics["wall_seconds"] = round(time.perf_counter() - started, 2)
@@ -150,8 +151,11 @@ def _write_preview(
     run: RunContext,
 ) -> dict[str, Any]:
     folder = f"{root}/preview/{run.run_id}"
+    fs = FileSystem(spark, folder)
+    fs.delete(folder)  # an earlier preview of the same run id
+    fs.mkdirs(folder, private=True)  # it holds emails and phones
     diff = profile_diff(result, previous)
-    write.write_tables(spark, {"merges": result.new_merges, "diff": diff}, folder)
+    write.write_tables(spark, {"merges": result.new_merges, "diff": diff}, folder, clear=False)
     merges = read_merge_log(spark, f"{folder}/merges")
     changes = dict(spark.read.parquet(f"{folder}/diff").groupBy("change").count().collect())
     return {
@@ -271,7 +275,7 @@ def _store_at(path: str):
     return store
 
 
-def _work_dir(config: Config, run_id: str) -> str:
+def _work_dir(config: Config, attempt: str) -> str:
     if config.graph.checkpoint_dir:
-        return f"{config.graph.checkpoint_dir.rstrip('/')}/{run_id}"
-    return f"{config.output.path.rstrip('/')}/_work/{run_id}"
+        return f"{config.graph.checkpoint_dir.rstrip('/')}/{attempt}"
+    return f"{config.output.path.rstrip('/')}/{store.WORK}/{attempt}"

@@ -5,6 +5,8 @@ Spark's own JVM does the work, so paths mean the same to the writer as to Spark'
 
 from __future__ import annotations
 
+import contextlib
+
 from pyspark.sql import SparkSession
 
 
@@ -26,8 +28,20 @@ class FileSystem:
         if self.exists(text):
             self._fs.delete(self._path(text), True)
 
-    def mkdirs(self, text: str) -> None:
+    def delete_if_empty(self, text: str) -> None:
+        """Remove a folder only while it is empty (another run may be filling it)."""
+        if self.exists(text) and not self.list_names(text):
+            # when it filled up in between, it stays, as it should
+            with contextlib.suppress(Exception):
+                self._fs.delete(self._path(text), False)
+
+    def mkdirs(self, text: str, private: bool = False) -> None:
+        """Create a folder (and its parents); ``private``: readable by its owner only (700)."""
         self._fs.mkdirs(self._path(text))
+        if private:
+            jvm = self._spark.sparkContext._jvm
+            owner_only = jvm.org.apache.hadoop.fs.permission.FsPermission("700")
+            self._fs.setPermission(self._path(text), owner_only)
 
     def rename(self, src: str, dst: str) -> bool:
         """Rename to a path that does not exist yet; False when the destination exists."""

@@ -30,6 +30,7 @@ from idres_spark.state.storage import FileSystem
 
 PUBLISHED = "_published"
 RUNS = "runs"
+WORK = "_work"  # each attempt's intermediate data, <output>/_work/<attempt>/, while it runs
 RUN_MARKER = "_idres_run.json"  # written first into every run folder the job creates
 # <seq>-<yyyymmdd>-<config fingerprint>-<attempt>: the only names retention ever deletes
 RUN_FOLDER = re.compile(r"(\d{6,})-\d{8}-[0-9a-f]{8}-[0-9a-f]{8}")
@@ -118,11 +119,14 @@ def _mode_of(spark: SparkSession, root: str, run: PublishedRun) -> str | None:
     return json.loads(fs.read_text(metrics)).get("mode") if fs.exists(metrics) else None
 
 
-def claim_run_dir(spark: SparkSession, root: str, run_dir: str, run_id: str) -> None:
-    """Create a run's folder with the job's marker in it, before any table is written: the
-    record that lets retention delete the folder if the run never publishes."""
-    path = f"{root.rstrip('/')}/{run_dir}/{RUN_MARKER}"
-    FileSystem(spark, root).write_text(path, json.dumps({"run_id": run_id, "run_dir": run_dir}))
+def claim(spark: SparkSession, folder: str, run_id: str) -> None:
+    """Create one of a run's folders (its run folder, its work folder) owner-only, with the
+    job's marker in it, before anything else is written there: the marker is the record that
+    lets retention delete the folder if the run never publishes, and the folder's mode keeps
+    the personal data the run writes into it from other users of the machine or cluster."""
+    fs = FileSystem(spark, folder)
+    fs.mkdirs(folder, private=True)
+    fs.write_text(f"{folder.rstrip('/')}/{RUN_MARKER}", json.dumps({"run_id": run_id}))
 
 
 def publish(spark: SparkSession, root: str, seq: int, run_id: str, run_dir: str, mode: str) -> None:
@@ -143,13 +147,15 @@ def publish(spark: SparkSession, root: str, seq: int, run_id: str, run_dir: str,
 
 def apply_retention(spark: SparkSession, root: str, keep: int) -> list[str]:
     """Delete the job's run folders that are neither among the last ``keep`` published runs
-    nor possibly still being written; returns the deleted folders.
+    nor possibly still being written, and the work folders of attempts that can no longer
+    publish; returns the deleted folders.
 
     A folder is the job's only if its name has the run-folder shape *and* either a published
     pointer names it or it holds the marker the job writes first into every folder it creates
-    (:func:`claim_run_dir`). An unpublished folder is deleted only when its sequence number is
-    below the newest published one (an attempt that lost or was killed; one with the newest
-    number may belong to a run still finishing). Anything else under ``runs/`` is left alone.
+    (:func:`claim`). An unpublished folder is deleted only when its sequence number is below
+    the newest published one (an attempt that lost or was killed; one with the newest number
+    may belong to a run still finishing). Anything else under ``runs/`` or ``_work/`` is left
+    alone.
     """
     root = root.rstrip("/")
     fs = FileSystem(spark, root)
@@ -157,17 +163,26 @@ def apply_retention(spark: SparkSession, root: str, keep: int) -> list[str]:
     named = {r.run_dir for r in published}
     keep_dirs = {r.run_dir for r in published[-keep:]}
     newest = published[-1].seq if published else 0
-    removed = []
-    for name in fs.list_names(f"{root}/{RUNS}"):
+
+    def dead(parent: str, name: str) -> bool:
         shape = RUN_FOLDER.fullmatch(name)
-        run_dir = f"{RUNS}/{name}"
-        if shape is None or run_dir in keep_dirs:
-            continue
-        if run_dir in named or (
-            int(shape.group(1)) < newest and fs.exists(f"{root}/{run_dir}/{RUN_MARKER}")
-        ):
-            fs.delete(f"{root}/{run_dir}")
-            removed.append(run_dir)
+        return (
+            shape is not None
+            and int(shape.group(1)) < newest
+            and fs.exists(f"{root}/{parent}/{name}/{RUN_MARKER}")
+        )
+
+    removed = []
+    for parent in (RUNS, WORK):
+        for name in fs.list_names(f"{root}/{parent}"):
+            folder = f"{parent}/{name}"
+            if folder in keep_dirs:
+                continue
+            if (parent == RUNS and folder in named and RUN_FOLDER.fullmatch(name)) or dead(
+                parent, name
+            ):
+                fs.delete(f"{root}/{folder}")
+                removed.append(folder)
     return removed
 
 
