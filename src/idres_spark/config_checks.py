@@ -14,6 +14,8 @@ its key path and the fix; the code is that of the first problem. It returns the 
 
 from __future__ import annotations
 
+import itertools
+import re
 from typing import TYPE_CHECKING
 
 from idres_spark.config import DEFAULT_RULE, Config, Rule, SourceConfig, tree_conditions
@@ -133,6 +135,8 @@ def _refusal(frame, exprs: list[Column]) -> str | None:
     except Exception as exc:  # pyspark's SparkRuntimeException, IllegalArgumentException, ...
         text = str(exc).split("\n\nJVM stacktrace", 1)[0]
         lines = [line.strip() for line in text.splitlines() if line.strip()]
+        # Spark's numbered advice ("1) set timeParserPolicy to LEGACY") is not for this job
+        lines = list(itertools.takewhile(lambda line: not re.match(r"\d\) ", line), lines))
         reason = " ".join(lines[:3])
         return reason if len(reason) <= 400 else reason[:397] + "..."
     return None
