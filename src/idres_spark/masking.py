@@ -20,6 +20,13 @@ def mask_value(col: Column) -> Column:
     return F.array_join(masked, "+")
 
 
+def mask_record_id(col: Column) -> Column:
+    """``<source>:<id>`` with the id masked (``web:a***@x.com``): ids can be emails or phones."""
+    source = F.regexp_extract(col, r"^([^:]*):", 1)
+    local_id = F.regexp_extract(col, r"(?s)^[^:]*:(.*)$", 1)
+    return F.concat(source, F.lit(":"), mask_value(local_id))
+
+
 def _mask_one(value: Column) -> Column:
     is_email = value.contains("@")
     is_phone = value.rlike(r"^\+?[0-9]{6,}$")

@@ -83,3 +83,21 @@ def test_run_folders_hold_personal_data_for_their_owner_only(spark, tmp_path):
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     preview = job.run_job(job_config(batch, out), DAY, spark, preview=True)
     assert stat.S_IMODE((out / "preview" / preview["run_id"]).stat().st_mode) == 0o700
+
+
+def test_pruned_group_keys_are_masked_in_metrics_and_report(spark, tmp_path):
+    ids = ["ann.lee@example.com", "bob.ray@example.com", "cat.kim@example.com"]
+    batch = write_batch(tmp_path / "b", [{"id": i, "email": "shared@x.com"} for i in ids])
+    config = job_config(batch, tmp_path / "out", rules=[
+        {"name": "email", "all": [{"field": "email", "compare": "equals"}]}
+    ])  # fmt: skip
+    config = config.model_copy(
+        update={"limits": config.limits.model_copy(update={"max_group_size": 2})}
+    )
+    metrics = job.run_job(config, DAY, spark)
+    assert metrics["pruned_groups"] == 1
+    assert metrics["top_pruned_groups"][0]["group_key"] == "web:a***@example.com"
+    folder = tmp_path / "out" / store.current_run(spark, str(tmp_path / "out")).run_dir
+    for written in (folder / "diagnostics" / "metrics.json", folder / "report.html"):
+        text = written.read_text()
+        assert not any(i in text for i in ids), written.name

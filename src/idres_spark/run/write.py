@@ -19,6 +19,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from idres_spark import columns as C
+from idres_spark.masking import mask_record_id
 from idres_spark.profiles.merge_log import read_merge_log
 from idres_spark.run.report import render_report
 from idres_spark.run_context import RunContext
@@ -94,7 +95,12 @@ def run_metrics(spark: SparkSession, root: str, run: RunContext) -> dict[str, An
         .limit(TOP_ROWS)
         .collect()
     )
-    top_pruned = pruned.orderBy(F.desc("size_before"), "group_key").limit(TOP_ROWS).collect()
+    top_pruned = (  # group keys are record ids, which can be emails: masked
+        pruned.orderBy(F.desc("size_before"), "group_key")
+        .limit(TOP_ROWS)
+        .withColumn("group_key", mask_record_id(F.col("group_key")))
+        .collect()
+    )
     return {
         "run_id": run.run_id,
         "run_ts": run.run_ts.isoformat(),
