@@ -49,6 +49,13 @@ class GraphError(IdresError):
     exit_code = 4
 
 
+class StorageError(IdresError):
+    """The output cannot be written (permission, read-only file system, full disk)."""
+
+    code = "storage"
+    exit_code = 6
+
+
 class RuntimeEnvironmentError(IdresError):
     """The machine cannot run Spark (no java, java too old)."""
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import shutil
 import stat
 
 import pytest
 from test_incremental import DAY, ids_of, job_config, write_batch
 
+from idres_spark.cli import main
 from idres_spark.errors import InputError
 from idres_spark.run import job
 from idres_spark.state import store
@@ -101,3 +104,54 @@ def test_pruned_group_keys_are_masked_in_metrics_and_report(spark, tmp_path):
     for written in (folder / "diagnostics" / "metrics.json", folder / "report.html"):
         text = written.read_text()
         assert not any(i in text for i in ids), written.name
+
+
+def cli_run(config_path, *extra):
+    return main(["run", "--config", str(config_path), "--run-date", "2025-07-01", *extra])
+
+
+@pytest.fixture
+def job_yaml(tmp_path):
+    write_batch(tmp_path / "data", [{"id": str(i), "email": f"a{i}@x.com"} for i in range(5)])
+    path = tmp_path / "job.yaml"
+    path.write_text(
+        "sources: [{name: web, format: parquet, path: data, columns: {record_id: id, "
+        "email: email, phone: phone, user_id: uid, first_name: first, last_name: last, "
+        "event_ts: ts}}]\noutput: {path: out, mode: incremental}\n"
+    )
+    return path
+
+
+def test_a_truncated_source_file_is_named_in_one_line(spark, job_yaml, capsys):
+    good = next((job_yaml.parent / "data").glob("*.parquet"))
+    broken = good.with_name("part-9.parquet")
+    broken.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    assert cli_run(job_yaml) == 3
+    err = capsys.readouterr().err
+    assert "[source_file_unreadable]" in err and "part-9.parquet:" in err
+    assert not (job_yaml.parent / "out" / "_published").exists()
+
+
+def test_an_unwritable_or_root_output_is_one_line(spark, job_yaml, capsys):
+    assert cli_run(job_yaml, "--output", "/proc/idres-out") == 6  # a read-only file system
+    assert "[output_not_writable]" in capsys.readouterr().err
+    assert cli_run(job_yaml, "--output", "/") == 2
+    assert "[output_path_root]" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("damage", ["empty", "garbage", "stale"])
+def test_a_damaged_pointer_stops_the_run_with_what_to_do(spark, job_yaml, capsys, damage):
+    assert cli_run(job_yaml) == 0
+    out = job_yaml.parent / "out"
+    (pointer,) = (out / "_published").glob("*.json")
+    if damage == "stale":
+        folder = out / json.loads(pointer.read_text())["run_dir"]
+        shutil.rmtree(folder / "records")
+    else:
+        pointer.write_text("" if damage == "empty" else "{not json")
+    before = sorted(str(p) for p in out.rglob("*"))
+    assert cli_run(job_yaml) == 3
+    err = capsys.readouterr().err
+    assert f"[{'stale_pointer' if damage == 'stale' else 'corrupt_pointer'}]" in err
+    assert "Traceback" not in err and "Delete" in err
+    assert sorted(str(p) for p in out.rglob("*")) == before

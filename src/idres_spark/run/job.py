@@ -18,13 +18,14 @@ from pyspark.sql import functions as F
 
 from idres_spark import columns as C
 from idres_spark.config import Config
-from idres_spark.errors import GraphError, UsageError
+from idres_spark.config_checks import check_with_engine
+from idres_spark.errors import UsageError
 from idres_spark.ingest import read
 from idres_spark.linking.components import parquet_checkpoint
 from idres_spark.pipeline import ResolutionResult, resolve
 from idres_spark.profiles.ids import PREVIOUS_PROFILE_ID
 from idres_spark.profiles.merge_log import read_merge_log
-from idres_spark.run import write
+from idres_spark.run import failures, write
 from idres_spark.run.summary import format_summary
 from idres_spark.run_context import RunContext
 from idres_spark.state import store
@@ -44,11 +45,32 @@ def run_job(
     """Read, resolve and publish (or preview) one run; returns the run metrics.
 
     An overwrite run on an output path that holds an incremental state is refused unless
-    ``replace_state`` says it is meant to replace that state."""
+    ``replace_state`` says it is meant to replace that state. Storage and input failures
+    that Spark reports as Java exceptions are raised as the project's errors
+    (:mod:`idres_spark.run.failures`)."""
     from idres_spark.session import get_session
 
-    started = time.perf_counter()
     spark = spark or get_session(checkpoint_dir=config.graph.checkpoint_dir)
+    for warning in check_with_engine(spark, config):  # raises ConfigError (exit 2)
+        log.warning("%s", warning)
+    try:
+        return _run(spark, config, run_date, preview, replace_state)
+    except BaseException as exc:
+        known = failures.translate(exc, config.output.path)
+        if known is not None:
+            raise known from None
+        raise
+
+
+def _run(
+    spark: SparkSession,
+    config: Config,
+    run_date: dt.date | None,
+    preview: bool,
+    replace_state: bool,
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    store.check_output_path(spark, config.output.path)
     root = config.output.path.rstrip("/")
     if config.output.mode == "overwrite" and not preview:
         store.check_overwrite(spark, root, replace_state)
@@ -86,15 +108,9 @@ def run_job(
                 metrics = _write_preview(spark, result, previous, root, run)
         else:
             metrics = _write_and_publish(spark, result, config, root, run_dir, run, timer, started)
-    except BaseException as exc:  # Ctrl-C too: the folder of an interrupted run goes
+    except BaseException:  # Ctrl-C too: the folder of an interrupted run goes
         if not preview:
             FileSystem(spark, folder).delete(folder)  # never published: nothing points at it
-        if "GRAPH_VERTEX_ID_COLLISION" in str(exc):
-            raise GraphError(
-                "two record ids hash to the same 64-bit vertex id; rename one source "
-                "(record ids are <source>:<id>) and re-run",
-                code="vertex_id_collision",
-            ) from None
         raise
     finally:
         fs = FileSystem(spark, work)

@@ -9,6 +9,8 @@ import contextlib
 
 from pyspark.sql import SparkSession
 
+from idres_spark.errors import StorageError
+
 
 class FileSystem:
     def __init__(self, spark: SparkSession, root: str) -> None:
@@ -37,7 +39,13 @@ class FileSystem:
 
     def mkdirs(self, text: str, private: bool = False) -> None:
         """Create a folder (and its parents); ``private``: readable by its owner only (700)."""
-        self._fs.mkdirs(self._path(text))
+        if not self._fs.mkdirs(self._path(text)):
+            raise StorageError(
+                f"cannot create the folder {text} (permission denied, a read-only file system, "
+                "or a file in the way); give the job's user write access to `output.path`, or "
+                "point it elsewhere, then re-run",
+                code="output_not_writable",
+            )
         if private:
             jvm = self._spark.sparkContext._jvm
             owner_only = jvm.org.apache.hadoop.fs.permission.FsPermission("700")
@@ -53,6 +61,11 @@ class FileSystem:
         spellings of one place compare equal."""
         path = self._path(text)
         return str(path.getFileSystem(self._conf).makeQualified(path)).rstrip("/")
+
+    def is_root(self, text: str) -> bool:
+        """Whether ``text`` is the root of its file system (``/``, ``s3a://bucket/``)."""
+        path = self._path(text)
+        return bool(path.getFileSystem(self._conf).makeQualified(path).isRoot())
 
     def is_dir(self, text: str) -> bool:
         return self.exists(text) and bool(self._fs.getFileStatus(self._path(text)).isDirectory())

@@ -61,11 +61,23 @@ def published_runs(spark: SparkSession, root: str) -> list[PublishedRun]:
     runs = []
     for name in fs.list_names(f"{root}/{PUBLISHED}"):
         if name.endswith(".json") and name[:-5].isdigit():
-            data = json.loads(fs.read_text(f"{root}/{PUBLISHED}/{name}"))
-            runs.append(
-                PublishedRun(int(data["seq"]), data["run_id"], data["run_dir"], data.get("mode"))
-            )
+            runs.append(_read_pointer(fs, f"{root}/{PUBLISHED}/{name}"))
     return sorted(runs, key=lambda r: r.seq)
+
+
+def _read_pointer(fs: FileSystem, path: str) -> PublishedRun:
+    text = fs.read_text(path)
+    try:
+        data = json.loads(text)
+        return PublishedRun(int(data["seq"]), data["run_id"], data["run_dir"], data.get("mode"))
+    except (ValueError, KeyError, TypeError):
+        shown = "empty" if not text.strip() else "not a pointer the job wrote"
+        raise InputError(
+            f"the pointer {path} is {shown}; the job writes pointers whole, so it was changed "
+            "by hand or by a failing disk. Delete it to make the previous run current (or "
+            "restore it), then re-run",
+            code="corrupt_pointer",
+        ) from None
 
 
 def current_run(spark: SparkSession, root: str) -> PublishedRun | None:
@@ -186,11 +198,29 @@ def apply_retention(spark: SparkSession, root: str, keep: int) -> list[str]:
     return removed
 
 
+def check_output_path(spark: SparkSession, root: str) -> None:
+    """Refuse an output path that is the root of its file system: the job would create
+    ``runs/``, ``_published/`` and ``_work/`` there, beside everything else."""
+    if FileSystem(spark, root).is_root(root):
+        raise UsageError(
+            f"output.path {root} is the root of its file system; point it at a folder of "
+            "its own (for example /data/idres)",
+            code="output_path_root",
+        )
+
+
 def read_previous(spark: SparkSession, root: str) -> PreviousState | None:
     run = current_run(spark, root)
     if run is None:
         return None
     base = f"{root.rstrip('/')}/{run.run_dir}"
+    if not FileSystem(spark, root).exists(f"{base}/records"):
+        raise InputError(
+            f"the current pointer ({PUBLISHED}/{run.seq:08d}.json) names {run.run_dir}, which "
+            f"is missing or incomplete under {root}. Delete that pointer to make the previous "
+            "run current (or restore the folder), then re-run",
+            code="stale_pointer",
+        )
     return PreviousState(
         run=run,
         records=spark.read.parquet(f"{base}/records"),
