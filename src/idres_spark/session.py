@@ -7,6 +7,7 @@ EMR) and only builds a local one when no master is configured. A local session g
 
 from __future__ import annotations
 
+import atexit
 import glob
 import logging
 import os
@@ -106,7 +107,8 @@ def build_local_session(
         # cost 4 s of the normalization of 1M records
         CASE_MAPPING: "false",
         "spark.python.worker.reuse": "true",
-        "spark.driver.extraJavaOptions": "-Dlog4j2.level=WARN",
+        # the JVM logs to stderr only (data/log4j2.properties): stdout is the job's own
+        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={_log_config()}",
     }
     conf.update(_jar_conf(os.environ.get(SPARK_JARS_ENV, "")))
     conf.update(extra_conf or {})
@@ -115,10 +117,26 @@ def build_local_session(
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
-    session.sparkContext.setCheckpointDir(
-        checkpoint_dir or tempfile.mkdtemp(prefix="idres-checkpoint-")
-    )
+    if not checkpoint_dir:  # a folder of this process's own, removed when it exits
+        checkpoint_dir = tempfile.mkdtemp(prefix="idres-checkpoint-")
+        atexit.register(shutil.rmtree, checkpoint_dir, True)
+    session.sparkContext.setCheckpointDir(checkpoint_dir)
     return session
+
+
+def _log_config() -> str:
+    """The packaged log4j2 configuration as a file the JVM can read (a wheel installed as a
+    zip is extracted once to a temporary file)."""
+    from importlib import resources
+
+    packaged = resources.files("idres_spark") / "data" / "log4j2.properties"
+    if isinstance(packaged, os.PathLike):
+        return os.fspath(packaged)
+    copy = tempfile.NamedTemporaryFile("w", suffix=".properties", delete=False)  # noqa: SIM115
+    with copy:
+        copy.write(packaged.read_text())
+    atexit.register(os.unlink, copy.name)
+    return copy.name
 
 
 def _jar_conf(value: str) -> dict[str, str]:

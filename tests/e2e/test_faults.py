@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 import stat
+import subprocess
+import sys
 
 import pytest
 from test_incremental import DAY, ids_of, job_config, write_batch
@@ -155,3 +158,19 @@ def test_a_damaged_pointer_stops_the_run_with_what_to_do(spark, job_yaml, capsys
     assert f"[{'stale_pointer' if damage == 'stale' else 'corrupt_pointer'}]" in err
     assert "Traceback" not in err and "Delete" in err
     assert sorted(str(p) for p in out.rglob("*")) == before
+
+
+def test_stdout_carries_only_the_summary_and_no_temporary_folder_is_left(job_yaml, tmp_path):
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "idres_spark", "run", "--config", str(job_yaml)],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "TMPDIR": str(temp)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("run 000001-") and "WARN" not in result.stdout
+    assert all(line.startswith(("run ", "  ", "    ")) for line in lines), lines
+    assert "WARN" in result.stderr or "INFO" in result.stderr  # the log went to stderr
+    assert list(temp.iterdir()) == []
