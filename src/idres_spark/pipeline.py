@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from pyspark.sql import DataFrame, Observation
 from pyspark.sql import functions as F
@@ -48,13 +49,21 @@ class ResolutionResult:
     observations: tuple[Observation, ...] = ()  # figures counted while the stages ran
     records_stored: bool = False  # the records table is already written (``store_records``)
 
-    def observed(self) -> dict[str, int]:
+    def observed(self) -> dict[str, Any]:
         """The counted figures (``batch_records``: valid records read in
         this batch, ``candidate_pairs``). Call after the tables are written: an
         observation is filled by the first action over its frame and waits until then."""
-        figures = {name: 0 for name in OBSERVED}
+        figures: dict[str, Any] = {name: 0 for name in OBSERVED}
+        dropped: dict[str, dict[str, int]] = {}
         for observation in self.observations:
-            figures.update(_observed(observation))
+            for name, value in _observed(observation).items():
+                if name.startswith(normalize.DROPPED_PREFIX):
+                    field, reason = name[len(normalize.DROPPED_PREFIX) :].split(".")
+                    if value:
+                        dropped.setdefault(field, {})[reason] = int(value)
+                else:
+                    figures[name] = value
+        figures["values_dropped"] = dropped  # field -> reason -> values made null
         return figures
 
     def tables(self) -> dict[str, DataFrame]:
@@ -110,7 +119,8 @@ def resolve(
         batch, quarantine = read.canonicalize(sources, config)
         batch_count = Observation("batch_records")  # unchanged records count too
         batch = batch.observe(batch_count, F.count(F.lit(1)).alias("batch_records"))
-        normalized = normalize.normalize_records(batch, config.normalization)
+        dropped = Observation("values_dropped")
+        normalized = normalize.normalize_records(batch, config.normalization, dropped)
         records = history.combine_records(normalized, run, previous.records if previous else None)
         # the records table as it is written: a store that writes it in the run folder saves
         # writing the records twice
@@ -173,5 +183,5 @@ def resolve(
         records_stored=store_records is not None,
         edges=edges.where(F.col(C.PRIORITY) >= 0),
         events=routed,
-        observations=(batch_count, pair_count),
+        observations=(batch_count, pair_count, dropped),
     )

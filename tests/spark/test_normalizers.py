@@ -186,3 +186,33 @@ def test_native_north_american_path_agrees_with_phonenumbers(spark, region):
     got = N.with_e164(df, "raw", "got", JUNK, region).withColumn("expected", expected)
     assert got.columns == ["raw", "got", "expected"]  # no working columns left behind
     assert_column_equality(got, "got", "expected")
+
+
+def test_values_made_null_are_counted_per_field_and_reason(spark, make_records):
+    from pyspark.sql import Observation
+
+    from idres_spark.config import NormalizationConfig
+    from idres_spark.ingest.normalize import normalize_records
+
+    long_email = "a" * 250 + "@x.com"  # 256 characters
+    kept_email = "a" * 248 + "@x.com"  # 254: the longest kept
+    rows = [
+        {"record_id": "w:1", "email": "n/a", "phone": "0000000", "first_name": "null"},
+        {"record_id": "w:2", "email": "not-an-email", "phone": "+1 (415) 555-0100"},
+        {"record_id": "w:3", "email": long_email, "user_id": "u" * 300, "ip": "999.1.1.1"},
+        {"record_id": "w:4", "email": kept_email, "ip": "10.0.0.1", "last_name": "  "},
+    ]
+    dropped = Observation("dropped")
+    out = normalize_records(make_records(rows), NormalizationConfig(), dropped)
+    emails = {r.record_id: r.email for r in out.collect()}
+    assert emails == {"w:1": None, "w:2": None, "w:3": None, "w:4": kept_email}
+    figures = {k: v for k, v in dropped.get.items() if v}
+    assert figures == {
+        "dropped.email.junk": 1,
+        "dropped.email.invalid": 1,
+        "dropped.email.too_long": 1,
+        "dropped.phone.junk": 1,
+        "dropped.first_name.junk": 1,
+        "dropped.user_id.too_long": 1,
+        "dropped.ip.invalid": 1,
+    }

@@ -128,3 +128,58 @@ def test_unreadable_source_names_source_and_path(spark, tmp_path):
         read.load_sources(spark, config)
     assert caught.value.code == "source_unreadable"
     assert "source 'web'" in caught.value.message and "missing" in caught.value.message
+
+
+def test_csv_rows_that_do_not_fit_are_quarantined_not_padded_or_cut(spark, tmp_path):
+    folder = tmp_path / "crm"
+    folder.mkdir()
+    (folder / "part-0.csv").write_bytes(
+        b"id,email,phone\n"
+        b"1,a@x.com,4155550100\n"
+        b"2,b@x.com\n"  # a field short
+        b"3,c@x.com,4155550101,extra\n"  # a field too many
+        b'4,"two\nlines@x.com",4155550102\n'  # a quoted line break: one record
+        b"5,caf\xe9@x.com,4155550103\n"  # Latin-1 in a UTF-8 read
+    )
+    spec = {"name": "crm", "format": "csv", "path": str(folder),
+            "columns": {"record_id": "id", "email": "email", "phone": "phone"}}  # fmt: skip
+    config = parse_config({"sources": [spec]})
+    records, quarantine = read.canonicalize(read.load_sources(spark, config), config)
+    assert sorted((r.record_id, r.email) for r in records.collect()) == [
+        ("crm:1", "a@x.com"),
+        ("crm:4", "two\nlines@x.com"),
+    ]
+    reasons = {r.raw.split(",")[0]: r.reason for r in quarantine.collect()}
+    assert reasons == {"2": "malformed_row", "3": "malformed_row", '{"id":"5"': "invalid_encoding"}
+    latin1 = parse_config({"sources": [{**spec, "options": {"encoding": "ISO-8859-1"}}]})
+    records, _ = read.canonicalize(read.load_sources(spark, latin1), latin1)
+    assert "café@x.com" in {r.email for r in records.collect()}
+
+
+def test_numbers_are_read_as_the_digits_they_hold(spark):
+    df = spark.createDataFrame(
+        [(12345.0, 4.1555501e9, 7.5), (2.0, float("nan"), None)],
+        "rid double, phone double, loyalty double",
+    )
+    config = parse_config({"sources": [{**source(phone="phone"), "columns": {
+        "record_id": "rid", "phone": "phone"}, "custom": {"loyalty": "loyalty"}}]})  # fmt: skip
+    records, quarantine = read.canonicalize({"web": df}, config)
+    got = {r.record_id: (r.phone, r.custom) for r in records.collect()}
+    assert got == {
+        "web:12345": ("4155550100", {"loyalty": "7.5"}),
+        "web:2": (None, {"loyalty": None}),
+    }
+    assert quarantine.count() == 0
+
+
+def test_nested_columns_are_refused_and_bad_ids_quarantined(spark):
+    nested = spark.createDataFrame([("1", ["a@x.com"])], "id string, emails array<string>")
+    config = parse_config({"sources": [source(email="emails")]})
+    with pytest.raises(InputError) as caught:
+        read.check_schemas({"web": nested}, config)
+    assert caught.value.code == "unsupported_column_type"
+    assert "email -> 'emails' is array<string>" in caught.value.message
+    ids = spark.createDataFrame([("a\u0000b",), ("x" * 513,), ("ok",)], "id string")
+    records, quarantine = read.canonicalize({"web": ids}, parse_config({"sources": [source()]}))
+    assert [r.record_id for r in records.collect()] == ["web:ok"]
+    assert [r.reason for r in quarantine.collect()] == ["invalid_record_id"] * 2

@@ -7,7 +7,7 @@ The final ``select`` is the stage's contract (:data:`idres_spark.schemas.NORMALI
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame, Observation
 from pyspark.sql import functions as F
 
 from idres_spark import columns as C
@@ -22,10 +22,30 @@ NORMALIZED_COLUMNS = (
 
 
 _LOWERED, _VALID = "_email_lowered", "_email_valid"
+MAX_EMAIL_LENGTH = 254  # characters: the longest address SMTP can carry (RFC 5321)
+MAX_VALUE_LENGTH = 256  # characters of any other identifier or name
+DROPPED_PREFIX = "dropped."  # observed figures: dropped.<field>.<reason>
+# why a non-empty value of a field becomes null
+DROP_REASONS = {
+    C.EMAIL: ("junk", "invalid", "too_long"),
+    C.PHONE: ("junk", "invalid"),
+    C.USER_ID: ("junk", "too_long"),
+    C.DEVICE_ID: ("junk", "too_long"),
+    C.IP: ("junk", "invalid"),
+    C.FIRST_NAME: ("junk", "too_long"),
+    C.LAST_NAME: ("junk", "too_long"),
+}
+_CAPPED = (C.USER_ID, C.DEVICE_ID, C.FIRST_NAME, C.LAST_NAME)
 
 
-def normalize_records(records: DataFrame, settings: NormalizationConfig) -> DataFrame:
+def normalize_records(
+    records: DataFrame, settings: NormalizationConfig, dropped: Observation | None = None
+) -> DataFrame:
+    """Normalized records; with ``dropped``, the values each field lost and why are counted
+    as they stream by (``dropped.<field>.<reason>``, see :data:`DROP_REASONS`)."""
     junk = N.junk_set(settings.junk_values, settings.replace_builtin_junk)
+    raw_in = {f: F.col(f"_in_{f}") for f in (C.USER_ID, C.DEVICE_ID, C.IP, *_CAPPED)}
+    records = records.select("*", *[F.col(f).alias(f"_in_{f}") for f in raw_in])
     custom = F.map_filter(
         F.transform_values(C.CUSTOM, lambda _k, v: N.clean_id(v, junk)),
         lambda _k, v: v.isNotNull(),
@@ -36,7 +56,9 @@ def normalize_records(records: DataFrame, settings: NormalizationConfig) -> Data
     with_email = (
         records.withColumn(C.EMAIL_RAW, F.col(C.EMAIL))
         .withColumn(_LOWERED, N.lowered_email(F.col(C.EMAIL_RAW), junk))
-        .withColumn(_VALID, lowered.rlike(N.EMAIL_PATTERN))
+        .withColumn(
+            _VALID, lowered.rlike(N.EMAIL_PATTERN) & (F.length(lowered) <= MAX_EMAIL_LENGTH)
+        )
         .withColumn(C.EMAIL, F.when(valid, lowered))
         .withColumn(
             C.EMAIL_STATUS,
@@ -45,13 +67,53 @@ def normalize_records(records: DataFrame, settings: NormalizationConfig) -> Data
         .withColumn(C.EMAIL_CANONICAL, N.strip_alias_tag(F.col(C.EMAIL)))
         .withColumn(C.PHONE_RAW, F.col(C.PHONE))
     )
-    return (
+    normalized = (
         N.with_e164(with_email, C.PHONE_RAW, C.PHONE, junk, settings.default_phone_region)
-        .withColumn(C.USER_ID, N.clean_id(F.col(C.USER_ID), junk))
-        .withColumn(C.DEVICE_ID, N.clean_id(F.col(C.DEVICE_ID), junk))
+        .withColumn(C.USER_ID, _capped(N.clean_id(F.col(C.USER_ID), junk)))
+        .withColumn(C.DEVICE_ID, _capped(N.clean_id(F.col(C.DEVICE_ID), junk)))
         .withColumn(C.IP, N.clean_ip(F.col(C.IP), junk))
-        .withColumn(C.FIRST_NAME, N.clean_name(F.col(C.FIRST_NAME), junk))
-        .withColumn(C.LAST_NAME, N.clean_name(F.col(C.LAST_NAME), junk))
+        .withColumn(C.FIRST_NAME, _capped(N.clean_name(F.col(C.FIRST_NAME), junk)))
+        .withColumn(C.LAST_NAME, _capped(N.clean_name(F.col(C.LAST_NAME), junk)))
         .withColumn(C.CUSTOM, custom)
-        .select(*NORMALIZED_COLUMNS)
     )
+    if dropped is not None:
+        reasons = _drop_reasons(raw_in, junk)
+        normalized = normalized.observe(
+            dropped,
+            *[
+                F.sum(F.when(reasons[field] == reason, 1).otherwise(0)).alias(
+                    f"{DROPPED_PREFIX}{field}.{reason}"
+                )
+                for field, options in DROP_REASONS.items()
+                for reason in options
+            ],
+        )
+    return normalized.select(*NORMALIZED_COLUMNS)
+
+
+def _capped(col: Column) -> Column:
+    return F.when(F.length(col) <= MAX_VALUE_LENGTH, col)
+
+
+def _drop_reasons(raw_in: dict[str, Column], junk: list[str]) -> dict[str, Column]:
+    """Per field, why a value that was there is null after normalization (null: kept, or
+    nothing was there)."""
+
+    def given(col: Column) -> Column:
+        return F.coalesce(F.trim(col) != "", F.lit(False))
+
+    lowered = F.col(_LOWERED)
+    reasons = {
+        C.EMAIL: F.when(given(F.col(C.EMAIL_RAW)) & F.col(C.EMAIL).isNull(), F.when(
+            lowered.isNull(), "junk").when(F.length(lowered) > MAX_EMAIL_LENGTH, "too_long")
+            .otherwise("invalid")),
+        C.PHONE: F.when(given(F.col(C.PHONE_RAW)) & F.col(C.PHONE).isNull(), F.when(
+            N.phone_candidate(F.col(C.PHONE_RAW), junk).isNull(), "junk").otherwise("invalid")),
+        C.IP: F.when(given(raw_in[C.IP]) & F.col(C.IP).isNull(), F.when(
+            N.null_if_junk(raw_in[C.IP], junk).isNull(), "junk").otherwise("invalid")),
+    }  # fmt: skip
+    for field in _CAPPED:
+        long = F.length(F.trim(raw_in[field])) > MAX_VALUE_LENGTH
+        lost = given(raw_in[field]) & F.col(field).isNull()
+        reasons[field] = F.when(lost, F.when(long, "too_long").otherwise("junk"))
+    return reasons

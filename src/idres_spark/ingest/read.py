@@ -4,8 +4,16 @@
 reports every missing column of every source at once before any heavy work;
 :func:`canonicalize` is pure: raw frames + config -> (records, quarantine).
 
-Quarantine reasons: ``missing_record_id``, ``duplicate_record_id`` (the latest row of a record
-id is kept, the others quarantined), ``unparseable_event_ts``.
+Quarantine reasons: ``malformed_row`` (a CSV line with too few or too many fields, a JSON line
+that does not parse: Spark's corrupt-record column), ``missing_record_id``,
+``invalid_record_id`` (control characters, or longer than :data:`MAX_ID_LENGTH`),
+``invalid_encoding`` (a mapped value holds U+FFFD: the file is not in the reader's
+``encoding``), ``duplicate_record_id`` (the latest row of a record id is kept, the others
+quarantined), ``unparseable_event_ts``.
+
+Mapped columns are read as text: numbers without an exponent (a phone stored as the double
+``4.1555501E9`` becomes ``4155550100``); array, struct and map columns are refused by
+:func:`check_schemas`, naming the column.
 """
 
 from __future__ import annotations
@@ -24,6 +32,9 @@ CANONICAL_STRING_FIELDS = (
     C.EMAIL, C.EMAIL_STATUS, C.PHONE, C.USER_ID, C.DEVICE_ID, C.IP, C.FIRST_NAME, C.LAST_NAME,
 )  # fmt: skip
 EPOCH_SECONDS_MIN, EPOCH_SECONDS_MAX = -62135596800, 253402300799  # 0001-01-01, 9999-12-31
+CORRUPT = "_corrupt_record"  # Spark's corrupt-record column (CSV: added by _open; JSON: by Spark)
+MAX_ID_LENGTH = 512  # characters of a source record id
+REPLACEMENT = "\ufffd"  # what a decoder puts where bytes are not in its encoding
 _RAW_TS = "_event_ts_raw"
 _REASON = "_reason"
 _ROW_HASH = "_row_hash"
@@ -35,9 +46,23 @@ def _open(spark: SparkSession, spec: SourceConfig | EventsConfig, what: str) -> 
         if spec.format == "table":
             return spark.table(str(spec.table))
         reader = spark.read.options(**{k: str(v) for k, v in spec.options.items()})
-        if spec.format == "csv":
-            reader = reader.option("header", str(spec.options.get("header", True)).lower())
-        return reader.format(spec.format).load(spec.path)
+        if spec.format != "csv":
+            return reader.format(spec.format).load(spec.path)
+        reader = reader.option("header", str(spec.options.get("header", True)).lower())
+        # quoted fields may hold line breaks (one record, not two); slower on one huge file,
+        # so a source without them may set `multiLine: false`
+        if not any(k.lower() == "multiline" for k in spec.options):
+            reader = reader.option("multiLine", "true")
+        # a line with too few or too many fields lands whole in the corrupt-record column
+        # (Spark's PERMISSIVE mode), to be quarantined, instead of being padded or cut
+        columns = reader.csv(spec.path).schema
+        with_corrupt = T.StructType([*columns.fields, T.StructField(CORRUPT, T.StringType())])
+        return (
+            reader.schema(with_corrupt)
+            .option("mode", "PERMISSIVE")
+            .option("columnNameOfCorruptRecord", CORRUPT)
+            .csv(spec.path)
+        )
     except Exception as exc:  # Spark raises AnalysisException and friends
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(
@@ -83,9 +108,10 @@ def load_events(spark: SparkSession, config: Config) -> DataFrame | None:
 
 def check_schemas(frames: dict[str, DataFrame], config: Config) -> None:
     """Raise one InputError listing every mapped column that a source does not have."""
-    problems = []
+    problems, nested = [], []
     for source in config.sources:
-        available = frames[source.name].columns
+        schema = frames[source.name].schema
+        available = [c for c in frames[source.name].columns if c != CORRUPT]
         wanted = {**_mapped(source), **{f"custom.{k}": v for k, v in source.custom.items()}}
         missing = {field: col for field, col in wanted.items() if col not in available}
         if missing:
@@ -93,6 +119,21 @@ def check_schemas(frames: dict[str, DataFrame], config: Config) -> None:
             problems.append(
                 f"source '{source.name}': missing columns {listed}; available: {sorted(available)}"
             )
+        for field, col in sorted(wanted.items()):
+            dtype = schema[col].dataType if col in available else None
+            if isinstance(dtype, T.ArrayType | T.StructType | T.MapType) and field != "event_ts":
+                nested.append(
+                    f"source '{source.name}': {field} -> '{col}' is {dtype.simpleString()}, not a "
+                    "single value"
+                )
+    if nested:
+        raise InputError(
+            "mapped columns must hold one value per row:\n  - "
+            + "\n  - ".join(nested)
+            + "\nMap a plain column instead, or flatten the source first (for example "
+            "`element_at(col, 1)` or `col.field` in a view used as a `table` source).",
+            code="unsupported_column_type",
+        )
     if problems:
         raise InputError(
             "the config maps columns the sources do not have:\n  - "
@@ -138,22 +179,38 @@ def _mapped(source: SourceConfig) -> dict[str, str]:
 
 def _canonical_source(df: DataFrame, source: SourceConfig) -> DataFrame:
     mapping = source.columns
-    source_id = F.trim(F.col(f"`{mapping.record_id}`").cast("string"))
+    source_id = F.trim(_text(df, mapping.record_id))
     fields: dict[str, Column] = {}
     for field in CANONICAL_STRING_FIELDS:
         name = getattr(mapping, field)
-        fields[field] = F.col(f"`{name}`").cast("string") if name else F.lit(None).cast("string")
+        fields[field] = _text(df, name) if name else F.lit(None).cast("string")
     raw_ts, event_ts = _event_time(df, mapping.event_ts, source.timestamp_format)
     custom = (
-        F.create_map(*[x for k, v in sorted(source.custom.items()) for x in (F.lit(k), _str(v))])
+        F.create_map(
+            *[x for k, v in sorted(source.custom.items()) for x in (F.lit(k), _text(df, v))]
+        )
         if source.custom
         else F.create_map().cast(T.MapType(T.StringType(), T.StringType()))
     )
-    reason = F.when(source_id.isNull() | (source_id == ""), F.lit("missing_record_id")).when(
-        raw_ts.isNotNull() & (F.trim(raw_ts.cast("string")) != "") & event_ts.isNull(),
-        F.lit("unparseable_event_ts"),
+    corrupt = F.col(CORRUPT) if CORRUPT in df.columns else F.lit(None).cast("string")
+    texts = [source_id, *fields.values(), *[_text(df, v) for v in source.custom.values()]]
+    undecoded = reduce(lambda a, b: a | b, [F.coalesce(t.contains(REPLACEMENT), F.lit(False))
+                                            for t in texts])  # fmt: skip
+    reason = (
+        F.when(corrupt.isNotNull(), F.lit("malformed_row"))
+        .when(source_id.isNull() | (source_id == ""), F.lit("missing_record_id"))
+        .when(
+            source_id.rlike(r"[\x00-\x1f\x7f]") | (F.length(source_id) > MAX_ID_LENGTH),
+            F.lit("invalid_record_id"),
+        )
+        .when(undecoded, F.lit("invalid_encoding"))
+        .when(
+            raw_ts.isNotNull() & (F.trim(raw_ts.cast("string")) != "") & event_ts.isNull(),
+            F.lit("unparseable_event_ts"),
+        )
     )
-    raw = F.to_json(F.struct(*[F.col(f"`{c}`") for c in df.columns]))
+    row = F.to_json(F.struct(*[F.col(f"`{c}`") for c in df.columns if c != CORRUPT]))
+    raw = F.coalesce(corrupt, row)
     return df.select(
         F.concat(F.lit(source.name + ":"), source_id).alias(C.RECORD_ID),
         F.lit(source.name).alias(C.SOURCE),
@@ -185,6 +242,25 @@ def _row_hash(df: DataFrame) -> Column:
 
 def _str(name: str) -> Column:
     return F.col(f"`{name}`").cast("string")
+
+
+def _text(df: DataFrame, name: str) -> Column:
+    """A mapped column as text. Whole numbers stored as floating point or decimals are written
+    without exponent or fraction (``4.1555501E9`` -> ``4155550100``, not ``4.1555501E9``);
+    NaN and infinities become null."""
+    col = F.col(f"`{name}`")
+    dtype = df.schema[name].dataType
+    if isinstance(dtype, T.FloatType | T.DoubleType):
+        finite = ~F.isnan(col) & (F.abs(col) < 1e18)
+        whole = finite & (col == F.floor(col))
+        return F.when(whole, col.cast("decimal(38,0)").cast("string")).when(
+            finite, col.cast("string")
+        )
+    if isinstance(dtype, T.DecimalType) and dtype.scale > 0:
+        return F.when(
+            col == F.floor(col), F.floor(col).cast("decimal(38,0)").cast("string")
+        ).otherwise(col.cast("string"))
+    return col.cast("string")
 
 
 def _event_time(df: DataFrame, name: str | None, fmt: str | None) -> tuple[Column, Column]:

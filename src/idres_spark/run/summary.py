@@ -25,6 +25,10 @@ def format_summary(metrics: dict[str, Any]) -> str:
     if m.get("quarantined_by_reason"):
         lines.append("  quarantine")
         lines += _by(m["quarantined_by_reason"])
+    if m.get("values_dropped"):
+        lines.append("  values dropped    (made null: junk, invalid or too long)")
+        lines += _by({f"{field} {reason}": n for field, reasons in m["values_dropped"].items()
+                      for reason, n in reasons.items()})  # fmt: skip
     if "candidate_pairs" in m:
         lines.append(f"  candidate pairs   {m['candidate_pairs']:>10,}")
     if "edges" in m:
