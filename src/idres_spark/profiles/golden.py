@@ -14,7 +14,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from idres_spark import columns as C
-from idres_spark.profiles.ids import CREATED_AT
+from idres_spark.profiles.ids import CREATED_AT, PREVIOUS_PROFILE_ID
 from idres_spark.run_context import RunContext
 
 PROFILE_COLUMNS = (
@@ -97,17 +97,22 @@ def _profiles(members: DataFrame, run: RunContext) -> DataFrame:
 def _record_map(
     members: DataFrame, edges: DataFrame, run: RunContext, previous_map: DataFrame | None
 ) -> DataFrame:
-    """Each record's profile and the strongest link that holds it there (earlier runs' links
-    are kept when this run found none)."""
+    """Each record's profile and the strongest link that explains it there.
+
+    In incremental mode (``previous_map``) only links that join something count
+    (:func:`_joining`); a record with none keeps its earlier ``linked_by``. The
+    transformations find their links between unchanged records of one profile again in every
+    run, and rule links between them are not made again, so counting those would change the
+    explanation of a batch run twice (docs/outputs.md, record_map)."""
     links = edges.where(F.col(C.PRIORITY) >= 0)  # permanent links say nothing new
-    ends = links.select(F.col(C.SRC).alias(C.RECORD_ID), C.PRIORITY, C.SCORE, C.REASON).unionByName(
-        links.select(F.col(C.DST).alias(C.RECORD_ID), C.PRIORITY, C.SCORE, C.REASON)
+    strength = F.struct(C.PRIORITY, (-F.col(C.SCORE)).alias("s"), C.REASON).alias("strength")
+    ends = links.select(F.col(C.SRC).alias(C.RECORD_ID), F.col(C.DST).alias("_other"), strength)
+    ends = ends.unionByName(
+        links.select(F.col(C.DST).alias(C.RECORD_ID), F.col(C.SRC).alias("_other"), strength)
     )
-    strongest = ends.groupBy(C.RECORD_ID).agg(
-        F.min(F.struct(C.PRIORITY, (-F.col(C.SCORE)).alias("s"), C.REASON))[C.REASON].alias(
-            C.LINKED_BY
-        )
-    )
+    if previous_map is not None:
+        ends = _joining(ends, members)
+    strongest = ends.groupBy(C.RECORD_ID).agg(F.min("strength")[C.REASON].alias(C.LINKED_BY))
     out = members.join(strongest, C.RECORD_ID, "left")
     if previous_map is not None:
         earlier = previous_map.select(C.RECORD_ID, F.col(C.LINKED_BY).alias("_earlier"))
@@ -115,3 +120,15 @@ def _record_map(
             C.LINKED_BY, F.coalesce(C.LINKED_BY, "_earlier")
         )
     return out.withColumn(C.RUN_ID, F.lit(run.run_id)).select(*RECORD_MAP_COLUMNS)
+
+
+def _joining(ends: DataFrame, members: DataFrame) -> DataFrame:
+    """The link ends (``record_id``, ``_other``) that explain their record anew: every link of
+    a record new to the state or changed in this run; for an unchanged record, a link to a
+    record new to the state or from another earlier profile."""
+    this = members.select(C.RECORD_ID, C.IS_NEW, F.col(PREVIOUS_PROFILE_ID).alias("_before"))
+    other = members.select(
+        F.col(C.RECORD_ID).alias("_other"), F.col(PREVIOUS_PROFILE_ID).alias("_other_before")
+    )
+    joins = F.col(C.IS_NEW) | ~F.col("_before").eqNullSafe(F.col("_other_before"))
+    return ends.join(this, C.RECORD_ID).join(other, "_other").where(joins)
