@@ -322,6 +322,8 @@ class OutputConfig(_Model):
     path: str = "out/"
     mode: Literal["overwrite", "incremental"] = "overwrite"
     keep_runs: int = Field(3, ge=1)  # published run folders kept; older ones are deleted
+    # run, work and preview folders readable by the job's user only (they hold personal data)
+    private: bool = True
 
 
 class Config(_Model):

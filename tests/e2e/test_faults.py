@@ -18,7 +18,7 @@ from idres_spark.errors import InputError
 from idres_spark.run import job
 from idres_spark.state import store
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.once]
 
 
 def test_a_run_that_overlaps_another_fails_cleanly_and_leaves_the_winner(
@@ -89,6 +89,13 @@ def test_run_folders_hold_personal_data_for_their_owner_only(spark, tmp_path):
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     preview = job.run_job(job_config(batch, out), DAY, spark, preview=True)
     assert stat.S_IMODE((out / "preview" / preview["run_id"]).stat().st_mode) == 0o700
+    shared = job_config(batch, out)
+    shared = shared.model_copy(
+        update={"output": shared.output.model_copy(update={"private": False})}
+    )
+    job.run_job(shared, DAY + dt.timedelta(days=1), spark)
+    folder = out / store.current_run(spark, str(out)).run_dir
+    assert stat.S_IMODE(folder.stat().st_mode) & 0o055
 
 
 def test_pruned_group_keys_are_masked_in_metrics_and_report(spark, tmp_path):

@@ -92,9 +92,10 @@ def _run(
     run_dir = store.run_dir(run.run_id)  # this attempt's own: overlapping runs never share
     folder = f"{root}/{run_dir}"  # a fresh folder, published only once complete
     work = _work_dir(config, run_dir.rsplit("/", 1)[1])
-    store.claim(spark, work, run.run_id)
+    private = config.output.private
+    store.claim(spark, work, run.run_id, private)
     if not preview:
-        store.claim(spark, folder, run.run_id)
+        store.claim(spark, folder, run.run_id, private)
     try:
         result = resolve(
             frames, config, run, previous=previous, event_rows=event_rows,
@@ -105,7 +106,7 @@ def _run(
         )  # fmt: skip
         if preview:
             with timer.stage("write"):
-                metrics = _write_preview(spark, result, previous, root, run)
+                metrics = _write_preview(spark, result, previous, root, run, private)
         else:
             metrics = _write_and_publish(spark, result, config, root, run_dir, run, timer, started)
     except BaseException:  # Ctrl-C too: the folder of an interrupted run goes
@@ -165,11 +166,12 @@ def _write_preview(
     previous: store.PreviousState | None,
     root: str,
     run: RunContext,
+    private: bool,
 ) -> dict[str, Any]:
     folder = f"{root}/preview/{run.run_id}"
     fs = FileSystem(spark, folder)
     fs.delete(folder)  # an earlier preview of the same run id
-    fs.mkdirs(folder, private=True)  # it holds emails and phones
+    fs.mkdirs(folder, private=private)  # it holds emails and phones
     diff = profile_diff(result, previous)
     write.write_tables(spark, {"merges": result.new_merges, "diff": diff}, folder, clear=False)
     merges = read_merge_log(spark, f"{folder}/merges")

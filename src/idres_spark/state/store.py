@@ -131,13 +131,13 @@ def _mode_of(spark: SparkSession, root: str, run: PublishedRun) -> str | None:
     return json.loads(fs.read_text(metrics)).get("mode") if fs.exists(metrics) else None
 
 
-def claim(spark: SparkSession, folder: str, run_id: str) -> None:
+def claim(spark: SparkSession, folder: str, run_id: str, private: bool = True) -> None:
     """Create one of a run's folders (its run folder, its work folder) owner-only, with the
     job's marker in it, before anything else is written there: the marker is the record that
     lets retention delete the folder if the run never publishes, and the folder's mode keeps
     the personal data the run writes into it from other users of the machine or cluster."""
     fs = FileSystem(spark, folder)
-    fs.mkdirs(folder, private=True)
+    fs.mkdirs(folder, private=private)
     fs.write_text(f"{folder.rstrip('/')}/{RUN_MARKER}", json.dumps({"run_id": run_id}))
 
 
