@@ -56,16 +56,18 @@ class FileSystem:
         self._fs.mkdirs(self._path(dst).getParent())
         return bool(self._fs.rename(self._path(src), self._path(dst)))
 
+    def _qualified(self, text: str):
+        path = self._path(text)
+        return path.getFileSystem(self._conf).makeQualified(path)
+
     def qualify(self, text: str) -> str:
         """The fully qualified form of ``text`` (scheme, authority, absolute path), so two
         spellings of one place compare equal."""
-        path = self._path(text)
-        return str(path.getFileSystem(self._conf).makeQualified(path)).rstrip("/")
+        return str(self._qualified(text)).rstrip("/")
 
     def is_root(self, text: str) -> bool:
         """Whether ``text`` is the root of its file system (``/``, ``s3a://bucket/``)."""
-        path = self._path(text)
-        return bool(path.getFileSystem(self._conf).makeQualified(path).isRoot())
+        return bool(self._qualified(text).isRoot())
 
     def is_dir(self, text: str) -> bool:
         return self.exists(text) and bool(self._fs.getFileStatus(self._path(text)).isDirectory())
