@@ -89,10 +89,12 @@ def prepare(folder: Path, records: int, seed: int) -> Path:
     return config
 
 
-def run_job(config: Path, log_path: Path, env: dict[str, str]) -> tuple[float, int, int]:
+def run_job(
+    config: Path, log_path: Path, env: dict[str, str], run_date: str = "2026-11-23"
+) -> tuple[float, int, int]:
     """``idres-spark run`` in a fresh process: (wall seconds, peak bytes, exit code)."""
     command = [sys.executable, "-m", "idres_spark", "run", "--config", str(config),
-               "--run-date", "2026-11-23"]  # fmt: skip
+               "--run-date", run_date]  # fmt: skip
     with open(log_path, "w") as log:
         start = time.perf_counter()
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)

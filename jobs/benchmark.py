@@ -117,11 +117,17 @@ def main(argv: list[str] | None = None) -> int:
                          choices=["jaro_winkler", "levenshtein", "token_set"])  # fmt: skip
     scoring.add_argument("--repeat", type=int, default=10)
     sub.add_parser("graph", add_help=False, help="the graph stage alone (see jobs/bench_graph.py)")
+    sub.add_parser("incremental", add_help=False,
+                   help="a nightly batch (see jobs/bench_incremental.py)")  # fmt: skip
     known, rest = parser.parse_known_args(argv)
     if known.records:
         import bench_job  # next to this file
 
         return bench_job.main(known.records, known.seed, known.keep)
+    if known.what == "incremental":
+        import bench_incremental  # next to this file
+
+        return bench_incremental.main(rest)
     if known.what == "graph":
         import bench_graph  # next to this file
 
@@ -130,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.what == "scoring":
         bench_scoring(args.pairs, args.method, args.repeat)
     else:
-        parser.error("give --records N, or one of the subcommands scoring, graph")
+        parser.error("give --records N, or one of the subcommands scoring, graph, incremental")
     return 0
 
 

@@ -9,7 +9,7 @@ the edges, the groups and the records with their profile ids.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pyspark.sql import DataFrame, Observation
@@ -26,6 +26,7 @@ from idres_spark.profiles import ids as profile_ids
 from idres_spark.profiles.merge_log import build_merge_log
 from idres_spark.run_context import RunContext
 from idres_spark.state import history
+from idres_spark.state import scope as scope_of
 from idres_spark.state.store import PreviousState
 from idres_spark.timing import StageTimer
 
@@ -48,6 +49,14 @@ class ResolutionResult:
     events: DataFrame | None = None
     observations: tuple[Observation, ...] = ()  # figures counted while the stages ran
     records_stored: bool = False  # the records table is already written (``store_records``)
+    # table -> an earlier run's folder of it whose files the new table starts from (the new
+    # frame holds only the rows to add): the merge log, which only grows
+    appended: dict[str, str] = field(default_factory=dict)
+    recomputed_profiles: DataFrame | None = None  # the profiles this run computed
+    previous_profiles: DataFrame | None = None  # their earlier versions (incremental runs)
+    scope: str = "all"  # "affected": only the batch's affected set was resolved
+    scope_reason: str | None = None  # why everything was resolved
+    profiles_recomputed: int | None = None  # earlier profiles the affected set touched
 
     def observed(self) -> dict[str, Any]:
         """The counted figures (``batch_records``: valid records read in
@@ -70,7 +79,7 @@ class ResolutionResult:
         tables = {
             "profiles": self.profiles,
             "record_map": self.record_map,
-            "merge_log": self.merge_log,
+            "merge_log": self.new_merges if "merge_log" in self.appended else self.merge_log,
             "diagnostics/quarantine": self.quarantine,
             "diagnostics/hubs": self.hubs,
             "diagnostics/pruned_groups": self.pruned_groups,
@@ -103,16 +112,21 @@ def resolve(
     *,
     previous: PreviousState | None = None,
     materialize: Callable[[DataFrame], DataFrame] = spark_checkpoint,
-    store_records: Callable[[DataFrame], DataFrame] | None = None,
+    store_records: Callable[..., DataFrame] | None = None,
     graph_checkpoint: Checkpointer | None = None,
     timer: StageTimer | None = None,
     event_rows: DataFrame | None = None,
+    scope: str = "auto",
 ) -> ResolutionResult:
     """Resolve one batch; with ``previous`` (incremental mode) against the published state.
 
-    ``event_rows`` (canonical events) are re-keyed to profiles. ``store_records`` writes the
-    records table and returns it read back (default: ``materialize``, and the table is
-    written with the others).
+    ``event_rows`` (canonical events) are re-keyed to profiles. ``store_records(frame,
+    carried_from=None)`` writes the records table and returns it read back (default:
+    ``materialize``, and the table is written with the others); with ``carried_from`` the
+    table is that earlier table's files plus ``frame``'s rows (a batch of records that are all
+    new to the state). ``scope="all"`` resolves every record of the state again even
+    where the batch's affected set would do (:mod:`idres_spark.state.scope`); the answer is
+    the same.
     """
     timer = timer or StageTimer()
     with timer.stage("read+normalize"):
@@ -121,51 +135,79 @@ def resolve(
         batch = batch.observe(batch_count, F.count(F.lit(1)).alias("batch_records"))
         dropped = Observation("values_dropped")
         normalized = normalize.normalize_records(batch, config.normalization, dropped)
-        records = history.combine_records(normalized, run, previous.records if previous else None)
-        # the records table as it is written: a store that writes it in the run folder saves
-        # writing the records twice
-        stored = (store_records or materialize)(records)
+        arrived = history.arrived_records(normalized, run)
         # without earlier state, or when the rules changed since the published run, every
         # pair is compared (again)
         all_new = previous is None or not previous.run.run_id.endswith(run.config_fingerprint[:8])
+        small = False  # the batch's key sets are broadcast: only the affected set is resolved
+        carried_from = None  # an earlier records table this run's records are appended to
+        if previous is not None:
+            arrived = materialize(arrived)
+            small = arrived.count() <= scope_of.MAX_AFFECTED_BATCH
+            changed = materialize(
+                history.changed_records(arrived, previous.records, broadcast=small)
+            )
+            replaces = changed.where(F.col(history.REPLACES)).limit(1).count() > 0
+            changed = changed.drop(history.REPLACES)
+            if small and not replaces and previous.folder is not None and store_records:
+                # only records new to the state: the earlier table's files stay as they are
+                arrived, carried_from = changed, f"{previous.folder}/records"
+            else:
+                arrived = history.carried_records(
+                    previous.records, changed, broadcast=small
+                ).unionByName(changed)
+        # the records table as it is written: a store that writes it in the run folder saves
+        # writing the records twice
+        if carried_from is not None:
+            stored = store_records(arrived, carried_from)
+        else:
+            stored = (store_records or materialize)(arrived)
         records = history.mark_new(stored, run, all_new)
+        partial = small and not all_new and scope != "all"
     with timer.stage("block+score+transform"):
-        pairs, hubs = block.candidate_pairs(records, config)
+        pairs, hubs = block.candidate_pairs(records, config, touched_keys_only=partial)
         pair_count = Observation("candidate_pairs")  # counted as the pairs stream by, no job
         pairs = pairs.observe(pair_count, F.count(F.lit(1)).alias("candidate_pairs"))
         rule_edges = score.match_pairs(pairs, records, config).withColumn(
             transform.UNREACHABLE_SOURCE, F.lit(False)
         )
+        phones = None if all_new else _review_phones(records, event_rows)
         transform_edges, no_merge = transform.transformation_edges(
             records, config.transformations, max_block_size=config.limits.max_block_size,
-            materialize=materialize,
+            materialize=materialize, phones=phones,
         )  # fmt: skip
-        earlier = history.permanent_edges(
-            previous.record_map if previous else None, records.sparkSession
-        )
-        edges = materialize(rule_edges.unionByName(transform_edges).unionByName(earlier))
+        found = rule_edges.unionByName(transform_edges)
+        if partial:
+            found = materialize(found)
+            resolved = scope_of.affected(records, found, previous, materialize)
+        else:
+            resolved = scope_of.whole(records, previous)
+        earlier = history.permanent_edges(resolved.previous_map, records.sparkSession)
+        edges = materialize(found.unionByName(earlier))
     with timer.stage("graph"):
         linked = graph.link_records(
-            records, edges, config.graph, limits=config.limits, checkpoint=graph_checkpoint
+            resolved.records, edges, config.graph, limits=config.limits, checkpoint=graph_checkpoint
         )
         groups = materialize(linked.groups)
         edges = linked.kept_edges  # cut links never reach the profiles or the merge log
     with timer.stage("profiles"):
         assigned, retired = profile_ids.assign(
-            groups,
-            previous.record_map if previous else None,
-            previous.profiles if previous else None,
+            groups, resolved.previous_map, resolved.previous_profiles
         )
-        members = materialize(golden.members_of(records, assigned, edges))
-        profile_rows, record_map = golden.build_outputs(
-            members, edges, run, previous.record_map if previous else None
-        )
+        members = materialize(golden.members_of(resolved.records, assigned, edges))
+        profile_rows, record_map = golden.build_outputs(members, edges, run, resolved.previous_map)
         new_merges = build_merge_log(
-            members, edges, profile_rows, retired, run, previous.profiles if previous else None
+            members, edges, profile_rows, retired, run, resolved.previous_profiles
         )
-    merge_log = new_merges
+    recomputed = profile_rows
+    if resolved.partial:
+        profile_rows = resolved.carried_profiles.unionByName(profile_rows)
+        record_map = resolved.carried_map.unionByName(record_map)
+    merge_log, appended = new_merges, {}
     if previous is not None:
         merge_log = previous.merge_log.select(*new_merges.columns).unionByName(new_merges)
+        if previous.folder is not None:  # written as the earlier files + this run's rows
+            appended = {"merge_log": f"{previous.folder}/merge_log"}
     routed = None
     if event_rows is not None and config.events is not None:
         routed = events.route_events(event_rows, record_map, edges, config.events.email_channels)
@@ -184,4 +226,35 @@ def resolve(
         edges=edges.where(F.col(C.PRIORITY) >= 0),
         events=routed,
         observations=(batch_count, pair_count, dropped),
+        appended=appended,
+        recomputed_profiles=recomputed,
+        previous_profiles=resolved.previous_profiles,
+        scope="affected" if resolved.partial else "all",
+        scope_reason=_scope_reason(previous, all_new, small),
+        profiles_recomputed=resolved.touched_profiles,
     )
+
+
+def _scope_reason(previous: PreviousState | None, all_new: bool, small: bool) -> str | None:
+    if previous is None:
+        return "no earlier state"
+    if all_new:
+        return "the rules changed since the published run: every pair is compared again"
+    if not small:
+        return f"the batch holds more than {scope_of.MAX_AFFECTED_BATCH:,} records"
+    return None
+
+
+def _review_phones(records: DataFrame, event_rows: DataFrame | None) -> DataFrame:
+    """The phones whose groups the transformations review in an incremental run: those of the
+    new and changed records, and those of the records that have events in this run (their
+    routing needs their transformation links)."""
+    phones = records.where(F.col(C.IS_NEW) & F.col(C.PHONE).isNotNull()).select(C.PHONE)
+    if event_rows is not None:
+        with_events = records.join(
+            event_rows.select(C.SOURCE, C.SOURCE_RECORD_ID).distinct(),
+            [C.SOURCE, C.SOURCE_RECORD_ID],
+            "left_semi",
+        )
+        phones = phones.unionByName(with_events.where(F.col(C.PHONE).isNotNull()).select(C.PHONE))
+    return phones.distinct()

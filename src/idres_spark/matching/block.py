@@ -50,8 +50,16 @@ def branches(config: Config) -> list[Branch]:
     return out
 
 
-def candidate_pairs(records: DataFrame, config: Config) -> tuple[DataFrame, DataFrame]:
-    """(pairs ``record_id_l, record_id_r, block_mask``; hubs) for all rules at once."""
+def candidate_pairs(
+    records: DataFrame, config: Config, *, touched_keys_only: bool = False
+) -> tuple[DataFrame, DataFrame]:
+    """(pairs ``record_id_l, record_id_r, block_mask``; hubs) for all rules at once.
+
+    ``touched_keys_only`` (incremental runs on a small batch): only the blocks that hold a
+    record new to the state are grouped, found by a map-side filter against the broadcast
+    keys of the new records, so the rest of the state is scanned but never shuffled. The
+    pairs are the same (every pair needs a new record); the blocks kept are whole, so their
+    sizes and hubs are exact; hubs no new record falls into are not reported."""
     new = F.col(C.IS_NEW) if C.IS_NEW in records.columns else F.lit(True)
     keyed = [
         records.where(X.rule_scope(b.rule)).select(
@@ -63,6 +71,9 @@ def candidate_pairs(records: DataFrame, config: Config) -> tuple[DataFrame, Data
         for b in branches(config)
     ]
     all_keys = reduce(DataFrame.unionByName, keyed).where(F.col(KEY).isNotNull())
+    if touched_keys_only:
+        touched = all_keys.where(F.col(C.IS_NEW)).select(BRANCH, KEY).distinct()
+        all_keys = all_keys.join(F.broadcast(touched), [BRANCH, KEY], "left_semi")
     per_key = Window.partitionBy(BRANCH, KEY)
     keys = all_keys.withColumn("n", F.count(F.lit(1)).over(per_key))
     limit = config.limits.max_block_size

@@ -90,16 +90,19 @@ def transformation_edges(
     *,
     max_block_size: int = 1000,
     materialize: Callable[[DataFrame], DataFrame] | None = None,
+    phones: DataFrame | None = None,
 ) -> tuple[DataFrame, DataFrame]:
     """(edges, no_merge): ``EDGE_SCHEMA`` directed edges, ``NO_MERGE_SCHEMA`` reviewed pairs.
 
     Both come from the same reviewed pairs; ``materialize`` (a checkpoint) keeps the second
-    from reviewing them all again.
+    from reviewing them all again. ``phones`` (one column ``phone``, small: it is broadcast)
+    limits the review to the phone groups of those phones, taken whole; the domain
+    frequencies still count every record.
     """
     spark = records.sparkSession
     if not (settings.email_typo_merge or settings.email_alias_merge):
         return spark.createDataFrame([], EDGE_SCHEMA), spark.createDataFrame([], NO_MERGE_SCHEMA)
-    eligible = _eligible(records, settings, max_block_size)
+    eligible = _eligible(records, settings, max_block_size, phones)
     decided = []
     if settings.email_alias_merge:
         decided.append(_alias_decisions(eligible))
@@ -112,17 +115,22 @@ def transformation_edges(
 
 
 def _eligible(
-    records: DataFrame, settings: TransformationsConfig, max_block_size: int
+    records: DataFrame,
+    settings: TransformationsConfig,
+    max_block_size: int,
+    phones: DataFrame | None = None,
 ) -> DataFrame:
     """The records that take part, with the working columns of one side of a pair."""
     known = sorted({d.strip().lower() for d in (settings.known_domains or KNOWN_DOMAINS)})
+    candidates = records.where(F.col(C.PHONE).isNotNull())
+    if phones is not None:  # whole phone groups: the per-phone count below stays exact
+        candidates = candidates.join(F.broadcast(phones.select(C.PHONE)), C.PHONE, "left_semi")
     malformed = F.col(C.EMAIL).isNull() & (F.col(C.EMAIL_STATUS) == "invalid")
     shown = F.coalesce(F.col(C.EMAIL), F.when(malformed, F.lower(F.trim(C.EMAIL_RAW))))
     key = F.coalesce(F.col(C.EMAIL_CANONICAL), strip_alias_tag(shown))
     status = F.lower(F.col(C.EMAIL_STATUS))
     eligible = (
-        records.where(F.col(C.PHONE).isNotNull())
-        .select(
+        candidates.select(
             C.RECORD_ID,
             C.PHONE,
             C.EMAIL,
@@ -136,7 +144,7 @@ def _eligible(
         .withColumn(_LOCAL, F.substring_index(_KEY, "@", 1))
         .withColumn(_DOMAIN, email_domain(F.col(_KEY)))
         # a row per domain: broadcast, so the records stay partitioned by phone for the pairs
-        .join(F.broadcast(_domain_frequency(records)), _DOMAIN, "left")
+        .join(F.broadcast(_domain_frequency(records, known)), _DOMAIN, "left")
         .select(
             C.RECORD_ID,
             C.PHONE,
@@ -170,11 +178,16 @@ def _pairs(eligible: DataFrame, condition: Column) -> DataFrame:
     )
 
 
-def _domain_frequency(records: DataFrame) -> DataFrame:
-    """``_domain, _freq``: how many distinct (alias-stripped) emails use each domain."""
-    emails = records.where(F.col(C.EMAIL_CANONICAL).isNotNull()).select(C.EMAIL_CANONICAL)
+def _domain_frequency(records: DataFrame, known: list[str]) -> DataFrame:
+    """``_domain, _freq``: how many distinct (alias-stripped) emails use each domain that is
+    not a known domain. Only two unknown domains are ever compared by frequency (a known
+    domain wins without it), so the emails of known domains, most of them, are not
+    shuffled to be counted."""
+    domain = email_domain(F.col(C.EMAIL_CANONICAL))
+    emails = records.where(F.col(C.EMAIL_CANONICAL).isNotNull() & ~domain.isin(*known))
     return (
-        emails.distinct()
+        emails.select(C.EMAIL_CANONICAL)
+        .distinct()
         .groupBy(email_domain(F.col(C.EMAIL_CANONICAL)).alias(_DOMAIN))
         .agg(F.count(F.lit(1)).alias(_FREQ))
     )

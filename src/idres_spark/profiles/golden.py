@@ -101,9 +101,9 @@ def _record_map(
 
     In incremental mode (``previous_map``) only links that join something count
     (:func:`_joining`); a record with none keeps its earlier ``linked_by``. The
-    transformations find their links between unchanged records of one profile again in every
-    run, and rule links between them are not made again, so counting those would change the
-    explanation of a batch run twice (docs/outputs.md, record_map)."""
+    transformations find their links between unchanged records of one profile again whenever
+    they review its phone group, and rule links between them are not made again, so counting
+    those would change the explanation of a batch run twice (docs/outputs.md, record_map)."""
     links = edges.where(F.col(C.PRIORITY) >= 0)  # permanent links say nothing new
     strength = F.struct(C.PRIORITY, (-F.col(C.SCORE)).alias("s"), C.REASON).alias("strength")
     ends = links.select(F.col(C.SRC).alias(C.RECORD_ID), F.col(C.DST).alias("_other"), strength)
@@ -114,12 +114,28 @@ def _record_map(
         ends = _joining(ends, members)
     strongest = ends.groupBy(C.RECORD_ID).agg(F.min("strength")[C.REASON].alias(C.LINKED_BY))
     out = members.join(strongest, C.RECORD_ID, "left")
+    this_run = F.lit(run.run_id)
     if previous_map is not None:
-        earlier = previous_map.select(C.RECORD_ID, F.col(C.LINKED_BY).alias("_earlier"))
+        earlier = previous_map.select(
+            C.RECORD_ID,
+            F.col(C.LINKED_BY).alias("_earlier"),
+            F.col(C.PROFILE_ID).alias("_earlier_profile"),
+            (F.col(C.RUN_ID) if C.RUN_ID in previous_map.columns else F.lit(None))
+            .cast("string")
+            .alias("_earlier_run"),
+        )
         out = out.join(earlier, C.RECORD_ID, "left").withColumn(
             C.LINKED_BY, F.coalesce(C.LINKED_BY, "_earlier")
         )
-    return out.withColumn(C.RUN_ID, F.lit(run.run_id)).select(*RECORD_MAP_COLUMNS)
+        # a row keeps the run that last changed it: the same row whatever else was resolved
+        same = (
+            ~F.col(C.IS_NEW)
+            & F.col("_earlier_run").isNotNull()
+            & F.col(C.PROFILE_ID).eqNullSafe(F.col("_earlier_profile"))
+            & F.col(C.LINKED_BY).eqNullSafe(F.col("_earlier"))
+        )
+        this_run = F.when(same, F.col("_earlier_run")).otherwise(this_run)
+    return out.withColumn(C.RUN_ID, this_run).select(*RECORD_MAP_COLUMNS)
 
 
 def _joining(ends: DataFrame, members: DataFrame) -> DataFrame:

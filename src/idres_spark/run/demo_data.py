@@ -333,7 +333,12 @@ def generate(n_people: int = 5000, seed: int = 7) -> dict[str, pd.DataFrame]:
 
 def write(out_dir: str | os.PathLike, n_people: int = 5000, seed: int = 7) -> dict[str, str]:
     """Generate and write every frame under ``out_dir``; return ``{name: directory}``."""
-    frames = generate(n_people, seed)
+    return write_frames(generate(n_people, seed), out_dir)
+
+
+def write_frames(frames: dict[str, pd.DataFrame], out_dir: str | os.PathLike) -> dict[str, str]:
+    """Write frames as :func:`generate` returns them (or parts of them), each source in its
+    format, under ``out_dir``; return ``{name: directory}``."""
     paths: dict[str, str] = {}
     for name, df in frames.items():
         d = Path(out_dir) / name

@@ -138,7 +138,7 @@ def _write_and_publish(
 ) -> dict[str, Any]:
     folder = f"{root}/{run_dir}"
     with timer.stage("write"):
-        write.write_tables(spark, result.tables(), folder, clear=False)
+        write.write_tables(spark, result.tables(), folder, clear=False, appended=result.appended)
     with timer.stage("metrics"):
         edges = result.edges.groupBy(C.REASON).count().collect()
         metrics = {
@@ -147,6 +147,11 @@ def _write_and_publish(
             "edges": sum(count for _, count in edges),
             "edges_by_reason": dict(sorted((reason, count) for reason, count in edges)),
             "mode": config.output.mode,
+            # "affected": only the batch's affected set was resolved; "all": every record
+            # (the first run, changed rules, or a batch too large for the affected-set path)
+            "resolved_scope": result.scope,
+            "resolved_scope_reason": result.scope_reason,
+            "profiles_recomputed": result.profiles_recomputed,
             "run_dir": run_dir,
         }
         # every record read (unchanged ones too), not only the new or changed ones
@@ -187,13 +192,18 @@ def _write_preview(
 
 def profile_diff(result: ResolutionResult, previous: store.PreviousState | None) -> DataFrame:
     """``profile_id, change (created|grown|merged), records_before, records_after, merged_into``."""
-    after = result.profiles.select(C.PROFILE_ID, F.col("record_count").alias("records_after"))
-    if previous is None:
+    # only the recomputed profiles can have changed; the carried ones are the earlier rows
+    recomputed = (
+        result.recomputed_profiles if result.recomputed_profiles is not None else (result.profiles)
+    )
+    after = recomputed.select(C.PROFILE_ID, F.col("record_count").alias("records_after"))
+    earlier = result.previous_profiles
+    if earlier is None and previous is not None:
+        earlier = previous.profiles
+    if earlier is None:
         before = after.select(C.PROFILE_ID, F.lit(0).cast("long").alias("records_before")).limit(0)
     else:
-        before = previous.profiles.select(
-            C.PROFILE_ID, F.col("record_count").alias("records_before")
-        )
+        before = earlier.select(C.PROFILE_ID, F.col("record_count").alias("records_before"))
     retired = result.retired.select(
         F.col(PREVIOUS_PROFILE_ID).alias(C.PROFILE_ID), F.col(C.PROFILE_ID).alias("merged_into")
     )
@@ -280,14 +290,18 @@ def _prepare_export_folder(
 
 
 def _store_at(path: str):
-    """A ``store_records`` for :func:`resolve`: write the frame as the table at ``path`` and
-    read it back."""
+    """A ``store_records`` for :func:`resolve`: write the frame as the table at ``path`` (or
+    append it to a file copy of the earlier table ``carried_from``) and read it back."""
 
-    def store(df: DataFrame) -> DataFrame:
+    def store(df: DataFrame, carried_from: str | None = None) -> DataFrame:
+        mode = "overwrite"
+        if carried_from is not None:  # the earlier table's files, then this run's rows
+            FileSystem(df.sparkSession, path).copy_tree(carried_from, path)
+            mode = "append"
         # without dictionary pages: its ids, emails and fingerprints are nearly all distinct,
         # so the writer built dictionaries only to drop them (about 9% of the stage's time
         # at 1M records, docs/benchmarks.md); files come out a few percent larger
-        df.write.mode("overwrite").option("parquet.enable.dictionary", "false").parquet(path)
+        df.write.mode(mode).option("parquet.enable.dictionary", "false").parquet(path)
         return df.sparkSession.read.parquet(path)
 
     return store

@@ -22,6 +22,12 @@ def format_summary(metrics: dict[str, Any]) -> str:
         f" quarantined {m['quarantined']:,})",
     ]
     lines += _by(m.get("records_by_source", {}))
+    if m.get("resolved_scope") == "affected":
+        touched = m.get("profiles_recomputed") or 0
+        lines.append(f"  recomputed        {touched:>10,}  earlier profiles (the batch's affected"
+                     " set; the others carried over)")  # fmt: skip
+    elif m.get("mode") == "incremental" and m.get("resolved_scope_reason"):
+        lines.append(f"  recomputed        everything: {m['resolved_scope_reason']}")
     if m.get("quarantined_by_reason"):
         lines.append("  quarantine")
         lines += _by(m["quarantined_by_reason"])

@@ -37,9 +37,14 @@ def write_tables(
     folder: str,
     parallel: int = WRITERS,
     clear: bool = True,
+    appended: dict[str, str] | None = None,
 ) -> None:
     """Write each table under ``folder``, which is cleared first unless ``clear`` is False (a
     run folder that already holds the records table); it is never published yet.
+
+    A table named in ``appended`` starts as a file copy of the earlier table given there, and
+    its frame (the rows to add) is appended: the merge log, which only grows, is never read
+    and rewritten.
 
     Up to ``parallel`` tables are written at once, each by its own Spark job: the scheduler
     fills the cores one table's small or uneven stages leave idle with another table's tasks
@@ -49,10 +54,16 @@ def write_tables(
     if clear:
         FileSystem(spark, folder).delete(folder)
 
+    appended = appended or {}
+
     def write(name: str) -> None:
         log.info("writing %s", name)
         started = time.perf_counter()
-        tables[name].write.mode("overwrite").partitionBy(*PARTITIONS.get(name, [])).parquet(
+        mode = "overwrite"
+        if name in appended:
+            FileSystem(spark, folder).copy_tree(appended[name], f"{folder}/{name}")
+            mode = "append"
+        tables[name].write.mode(mode).partitionBy(*PARTITIONS.get(name, [])).parquet(
             f"{folder}/{name}"
         )
         log.info("wrote %s in %.1fs", name, time.perf_counter() - started)

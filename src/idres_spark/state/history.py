@@ -21,6 +21,7 @@ from idres_spark.schemas import EDGE_SCHEMA, UNREACHABLE_SOURCE
 
 PERMANENT_PRIORITY = -1
 PERMANENT_REASON = "earlier_run"
+REPLACES = "_replaces"  # a changed record: its id is in the state already
 STATE_COLUMNS = (*NORMALIZED_COLUMNS, C.RECORD_FINGERPRINT, C.LAST_RUN_ID, C.LAST_RUN_TS)
 _FINGERPRINTED = tuple(c for c in NORMALIZED_COLUMNS if c != C.RECORD_ID)
 
@@ -29,27 +30,57 @@ def combine_records(
     batch: DataFrame, run: RunContext, previous_records: DataFrame | None = None
 ) -> DataFrame:
     """The state columns of every record of the state after this batch: the records table as
-    it is written. :func:`mark_new` tells which records are new to the state."""
+    it is written. :func:`mark_new` tells which records are new to the state. Joins the batch
+    with the whole state; :func:`changed_records` and :func:`carried_records` are the same
+    split for a batch small enough to broadcast."""
+    arrived = arrived_records(batch, run)
+    if previous_records is None:
+        return arrived
+    changed = changed_records(arrived, previous_records, broadcast=False).drop(REPLACES)
+    return carried_records(previous_records, changed, broadcast=False).unionByName(changed)
+
+
+def arrived_records(batch: DataFrame, run: RunContext) -> DataFrame:
+    """The batch's records in the state's columns, fingerprinted and stamped with this run."""
     fingerprint = F.sha2(F.to_json(F.struct(*[F.col(c) for c in _FINGERPRINTED])), 256).alias(
         C.RECORD_FINGERPRINT
     )
-    arrived = batch.select(
+    return batch.select(
         *NORMALIZED_COLUMNS,
         fingerprint,
         F.lit(run.run_id).alias(C.LAST_RUN_ID),
         F.lit(run.run_ts).cast("timestamp").alias(C.LAST_RUN_TS),
     )
-    if previous_records is None:
-        return arrived
-    stored = previous_records.select(*STATE_COLUMNS)
-    known = stored.select(C.RECORD_ID, F.col(C.RECORD_FINGERPRINT).alias("_stored"))
-    changed = (
-        arrived.join(known, C.RECORD_ID, "left")
+
+
+def changed_records(
+    arrived: DataFrame, previous_records: DataFrame, *, broadcast: bool
+) -> DataFrame:
+    """The arrived records that are new to the state or whose fingerprint changed, with
+    ``REPLACES``: the record id is in the state (a changed record).
+
+    With ``broadcast`` the batch's ids are broadcast and the state is only scanned for their
+    stored fingerprints (no shuffle of the state)."""
+    stored = previous_records.select(C.RECORD_ID, F.col(C.RECORD_FINGERPRINT).alias("_stored"))
+    if broadcast:
+        stored = stored.join(F.broadcast(arrived.select(C.RECORD_ID)), C.RECORD_ID, "left_semi")
+    return (
+        arrived.join(stored, C.RECORD_ID, "left")
         .where(~F.col(C.RECORD_FINGERPRINT).eqNullSafe(F.col("_stored")))
+        .withColumn(REPLACES, F.col("_stored").isNotNull())
         .drop("_stored")
     )
-    kept = stored.join(changed.select(C.RECORD_ID), C.RECORD_ID, "left_anti")
-    return kept.unionByName(changed)
+
+
+def carried_records(
+    previous_records: DataFrame, changed: DataFrame, *, broadcast: bool
+) -> DataFrame:
+    """The stored records that this batch does not replace, unchanged; with ``broadcast`` a
+    map-side filter against the changed ids (no shuffle, sort or aggregation of the state)."""
+    ids = changed.select(C.RECORD_ID)
+    return previous_records.select(*STATE_COLUMNS).join(
+        F.broadcast(ids) if broadcast else ids, C.RECORD_ID, "left_anti"
+    )
 
 
 def mark_new(records: DataFrame, run: RunContext, all_new: bool) -> DataFrame:

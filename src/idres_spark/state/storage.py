@@ -77,6 +77,23 @@ class FileSystem:
             return []
         return sorted(str(s.getPath().getName()) for s in self._fs.listStatus(self._path(text)))
 
+    def copy_tree(self, src: str, dst: str) -> None:
+        """Copy the folder ``src`` (a table: its data files and partition folders) to ``dst``,
+        which must not exist yet; file by file, through the file system (on object stores
+        the copy happens in the store), never through Spark. Spark's commit marker
+        ``_SUCCESS`` stays behind: the writer that fills ``dst`` next writes its own."""
+        jvm = self._spark.sparkContext._jvm
+        source, target = self._path(src), self._path(dst)
+        if self.exists(dst):
+            raise StorageError(f"cannot copy {src} to {dst}: it exists", code="copy_target_exists")
+        if not jvm.org.apache.hadoop.fs.FileUtil.copy(
+            self._fs, source, target.getFileSystem(self._conf), target, False, self._conf
+        ):
+            raise StorageError(f"cannot copy {src} to {dst}", code="copy_failed")
+        success = f"{dst.rstrip('/')}/_SUCCESS"
+        if self.exists(success):
+            self._fs.delete(self._path(success), False)
+
     def write_text(self, text: str, content: str) -> None:
         stream = self._fs.create(self._path(text), True)
         try:

@@ -53,6 +53,7 @@ class PreviousState:
     record_map: DataFrame
     profiles: DataFrame
     merge_log: DataFrame
+    folder: str | None = None  # the run folder the tables are read from
 
 
 def published_runs(spark: SparkSession, root: str) -> list[PublishedRun]:
@@ -227,4 +228,5 @@ def read_previous(spark: SparkSession, root: str) -> PreviousState | None:
         record_map=spark.read.parquet(f"{base}/record_map"),
         profiles=spark.read.parquet(f"{base}/profiles"),
         merge_log=read_merge_log(spark, f"{base}/merge_log"),
+        folder=base,
     )
