@@ -165,13 +165,27 @@ def resolve(
         records = history.mark_new(stored, run, all_new)
         partial = small and not all_new and scope != "all"
     with timer.stage("block+score+transform"):
-        pairs, hubs = block.candidate_pairs(records, config, touched_keys_only=partial)
+        # the affected-set path reads the new records (small) many times: kept once
+        fresh = materialize(records.where(F.col(C.IS_NEW))) if partial else None
+        pairs, hubs = block.candidate_pairs(
+            records, config, touched_keys_only=partial, new_records=fresh, materialize=materialize
+        )
         pair_count = Observation("candidate_pairs")  # counted as the pairs stream by, no job
         pairs = pairs.observe(pair_count, F.count(F.lit(1)).alias("candidate_pairs"))
-        rule_edges = score.match_pairs(pairs, records, config).withColumn(
+        compared = records
+        if partial:  # few pairs: score them against their own records, not the whole state
+            pairs = materialize(pairs)
+            ends = pairs.select(F.col(C.ID_L).alias(C.RECORD_ID)).unionByName(
+                pairs.select(F.col(C.ID_R).alias(C.RECORD_ID))
+            )
+            compared = records.join(F.broadcast(ends.distinct()), C.RECORD_ID, "left_semi")
+        rule_edges = score.match_pairs(pairs, compared, config).withColumn(
             transform.UNREACHABLE_SOURCE, F.lit(False)
         )
-        phones = None if all_new else _review_phones(records, event_rows)
+        phones = None
+        if not all_new:
+            phones = _review_phones(fresh if fresh is not None else records, records, event_rows)
+            phones = materialize(phones) if partial else phones
         transform_edges, no_merge = transform.transformation_edges(
             records, config.transformations, max_block_size=config.limits.max_block_size,
             materialize=materialize, phones=phones,
@@ -179,7 +193,7 @@ def resolve(
         found = rule_edges.unionByName(transform_edges)
         if partial:
             found = materialize(found)
-            resolved = scope_of.affected(records, found, previous, materialize)
+            resolved = scope_of.affected(records, found, previous, materialize, fresh)
         else:
             resolved = scope_of.whole(records, previous)
         earlier = history.permanent_edges(resolved.previous_map, records.sparkSession)
@@ -245,11 +259,13 @@ def _scope_reason(previous: PreviousState | None, all_new: bool, small: bool) ->
     return None
 
 
-def _review_phones(records: DataFrame, event_rows: DataFrame | None) -> DataFrame:
+def _review_phones(
+    new_records: DataFrame, records: DataFrame, event_rows: DataFrame | None
+) -> DataFrame:
     """The phones whose groups the transformations review in an incremental run: those of the
     new and changed records, and those of the records that have events in this run (their
     routing needs their transformation links)."""
-    phones = records.where(F.col(C.IS_NEW) & F.col(C.PHONE).isNotNull()).select(C.PHONE)
+    phones = new_records.where(F.col(C.IS_NEW) & F.col(C.PHONE).isNotNull()).select(C.PHONE)
     if event_rows is not None:
         with_events = records.join(
             event_rows.select(C.SOURCE, C.SOURCE_RECORD_ID).distinct(),

@@ -78,7 +78,17 @@ def test_three_batches_equal_one_full_run_and_ids_are_stable(spark, tmp_path):
         folder = tmp_path / f"batch{n}"
         folder.mkdir()
         part.to_parquet(folder / "part-0.parquet")
-        run_job(job_config(folder, inc), DAY + dt.timedelta(days=n), spark)
+        earlier = store.current_run(spark, str(inc))
+        metrics = run_job(job_config(folder, inc), DAY + dt.timedelta(days=n), spark)
+        # the first run has no state; the others resolve their affected set only, and carry
+        # the earlier records and merge log as files (all records of a batch are new here)
+        assert metrics["resolved_scope"] == ("affected" if n else "all")
+        if earlier is not None:
+            assert 0 < metrics["profiles_recomputed"] < len(set(seen.values()))
+            for table in ("records", "merge_log"):
+                before, after = (_data_files(inc / r.run_dir / table) for r in
+                                 (earlier, store.current_run(spark, str(inc))))  # fmt: skip
+                assert before and before < after, table
         ids = ids_of(spark, inc)
         survivors = set(ids.values())
         for record, earlier in seen.items():  # an earlier id lives on unless it was merged away
@@ -93,6 +103,11 @@ def test_three_batches_equal_one_full_run_and_ids_are_stable(spark, tmp_path):
     merged = spark.read.parquet(store.table_path(spark, str(inc), "merge_log"))
     assert merged.select("run_id").distinct().count() == 3
     assert len(store.published_runs(spark, str(inc))) == 3
+
+
+def _data_files(table: Path) -> set[str]:
+    """A table folder's Parquet files, by path inside the table (partition folders too)."""
+    return {str(f.relative_to(table)) for f in table.rglob("*.parquet")}
 
 
 def test_updated_record_joins_in_place_and_earlier_merges_hold(spark, tmp_path):
@@ -112,6 +127,7 @@ def test_updated_record_joins_in_place_and_earlier_merges_hold(spark, tmp_path):
     metrics = run_job(job_config(second, out), DAY + dt.timedelta(days=1), spark)
     after = ids_of(spark, out)
     assert len(after) == 3 and metrics["records_new_or_changed"] == 1
+    assert metrics["resolved_scope"] == "affected"
     assert after["web:1"] == after["web:2"] == after["web:3"]
     assert after["web:1"] == before["web:1"]  # the larger earlier profile keeps its id
     records = spark.read.parquet(store.table_path(spark, str(out), "records"))

@@ -12,6 +12,7 @@ record new to the state are produced: the others were compared in earlier runs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import reduce
 
@@ -51,7 +52,12 @@ def branches(config: Config) -> list[Branch]:
 
 
 def candidate_pairs(
-    records: DataFrame, config: Config, *, touched_keys_only: bool = False
+    records: DataFrame,
+    config: Config,
+    *,
+    touched_keys_only: bool = False,
+    new_records: DataFrame | None = None,
+    materialize: Callable[[DataFrame], DataFrame] | None = None,
 ) -> tuple[DataFrame, DataFrame]:
     """(pairs ``record_id_l, record_id_r, block_mask``; hubs) for all rules at once.
 
@@ -59,21 +65,17 @@ def candidate_pairs(
     record new to the state are grouped, found by a map-side filter against the broadcast
     keys of the new records, so the rest of the state is scanned but never shuffled. The
     pairs are the same (every pair needs a new record); the blocks kept are whole, so their
-    sizes and hubs are exact; hubs no new record falls into are not reported."""
-    new = F.col(C.IS_NEW) if C.IS_NEW in records.columns else F.lit(True)
-    keyed = [
-        records.where(X.rule_scope(b.rule)).select(
-            F.lit(b.index).alias(BRANCH),
-            X.conjunction_key(list(b.conditions), b.rule)[1].alias(KEY),
-            F.col(C.RECORD_ID),
-            new.alias(C.IS_NEW),
-        )
-        for b in branches(config)
-    ]
-    all_keys = reduce(DataFrame.unionByName, keyed).where(F.col(KEY).isNotNull())
+    sizes and hubs are exact; hubs no new record falls into are not reported.
+    ``new_records`` (the records with ``is_new``, small) gives the touched keys without a
+    pass over the state, and ``materialize`` keeps the touched blocks, which the pairs and the
+    hubs both read."""
+    all_keys = _keys(records, config)
     if touched_keys_only:
-        touched = all_keys.where(F.col(C.IS_NEW)).select(BRANCH, KEY).distinct()
+        fresh = _keys(new_records, config) if new_records is not None else all_keys
+        touched = fresh.where(F.col(C.IS_NEW)).select(BRANCH, KEY).distinct()
         all_keys = all_keys.join(F.broadcast(touched), [BRANCH, KEY], "left_semi")
+        if materialize is not None:
+            all_keys = materialize(all_keys)
     per_key = Window.partitionBy(BRANCH, KEY)
     keys = all_keys.withColumn("n", F.count(F.lit(1)).over(per_key))
     limit = config.limits.max_block_size
@@ -90,6 +92,21 @@ def candidate_pairs(
     # cheapest way to count the keys again
     per_value = all_keys.groupBy(BRANCH, KEY).agg(F.count(F.lit(1)).alias("record_count"))
     return pairs, _hubs(per_value.where(F.col("record_count") > limit), config)
+
+
+def _keys(records: DataFrame, config: Config) -> DataFrame:
+    """``branch, key, record_id, is_new``: every blocking key of every record in scope."""
+    new = F.col(C.IS_NEW) if C.IS_NEW in records.columns else F.lit(True)
+    keyed = [
+        records.where(X.rule_scope(b.rule)).select(
+            F.lit(b.index).alias(BRANCH),
+            X.conjunction_key(list(b.conditions), b.rule)[1].alias(KEY),
+            F.col(C.RECORD_ID),
+            new.alias(C.IS_NEW),
+        )
+        for b in branches(config)
+    ]
+    return reduce(DataFrame.unionByName, keyed).where(F.col(KEY).isNotNull())
 
 
 def _hubs(hub_counts: DataFrame, config: Config) -> DataFrame:

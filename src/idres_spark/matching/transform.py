@@ -103,6 +103,8 @@ def transformation_edges(
     if not (settings.email_typo_merge or settings.email_alias_merge):
         return spark.createDataFrame([], EDGE_SCHEMA), spark.createDataFrame([], NO_MERGE_SCHEMA)
     eligible = _eligible(records, settings, max_block_size, phones)
+    if phones is not None and materialize is not None:  # a few phone groups, read four times
+        eligible = materialize(eligible)
     decided = []
     if settings.email_alias_merge:
         decided.append(_alias_decisions(eligible))

@@ -69,10 +69,13 @@ def affected(
     new_links: DataFrame,
     previous: PreviousState,
     materialize: Callable[[DataFrame], DataFrame],
+    new_records: DataFrame | None = None,
 ) -> Scope:
-    """The affected set of a batch: ``records`` is the whole records state with ``is_new``,
-    ``new_links`` the links found this run (``src``, ``dst``); see the module docstring."""
-    new_ids = records.where(F.col(C.IS_NEW)).select(C.RECORD_ID)
+    """The affected set of a batch: ``records`` is the whole records state with ``is_new``
+    (``new_records``, when given, its new records), ``new_links`` the links found this run
+    (``src``, ``dst``); see the module docstring."""
+    fresh = new_records if new_records is not None else records
+    new_ids = fresh.where(F.col(C.IS_NEW)).select(C.RECORD_ID)
     ends = new_links.select(F.col(C.SRC).alias(C.RECORD_ID)).unionByName(
         new_links.select(F.col(C.DST).alias(C.RECORD_ID))
     )

@@ -86,6 +86,10 @@ class FileSystem:
         source, target = self._path(src), self._path(dst)
         if self.exists(dst):
             raise StorageError(f"cannot copy {src} to {dst}: it exists", code="copy_target_exists")
+        if self._fs.getScheme() == "file" and _hard_link_tree(
+            str(self._qualified(src).toUri().getPath()), str(self._qualified(dst).toUri().getPath())
+        ):
+            return  # on a local disk the files are linked, not copied: both names, one file
         if not jvm.org.apache.hadoop.fs.FileUtil.copy(
             self._fs, source, target.getFileSystem(self._conf), target, False, self._conf
         ):
@@ -116,3 +120,25 @@ class FileSystem:
         finally:
             stream.close()
         return str(buffer.toString("UTF-8"))
+
+
+def _hard_link_tree(src: str, dst: str) -> bool:
+    """Link every data file of the local folder ``src`` into a new folder ``dst`` (the same
+    sub-folders); False, with ``dst`` removed, where the disk does not allow it (another
+    device, a file system without hard links). The files of a published run are never
+    written again, so sharing them is safe; deleting either name keeps the other."""
+    import os
+    import shutil
+
+    try:
+        for folder, _, files in os.walk(src):
+            target = os.path.join(dst, os.path.relpath(folder, src))
+            os.makedirs(target, exist_ok=True)
+            for name in files:
+                if name == "_SUCCESS" or name.endswith(".crc"):
+                    continue  # the writer that fills dst next writes its own
+                os.link(os.path.join(folder, name), os.path.join(target, name))
+        return True
+    except OSError:
+        shutil.rmtree(dst, ignore_errors=True)
+        return False
