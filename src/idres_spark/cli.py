@@ -160,8 +160,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"  profiles: {changes or 'no change'}")
         print(f"  written to {metrics['preview_path']} (published state untouched)")
         return 0
-    print(format_summary(metrics))  # the job logged the same summary to stderr
+    if not _same_terminal():  # the job logged the same summary to stderr
+        print(format_summary(metrics))
     return 0
+
+
+def _same_terminal() -> bool:
+    """Whether stdout and stderr both go to a terminal: the logged summary is already on
+    screen there, and printing it again showed it twice. Redirected or piped, stdout still
+    gets it."""
+    try:
+        return sys.stdout.isatty() and sys.stderr.isatty()
+    except (AttributeError, ValueError):  # replaced or closed streams
+        return False
 
 
 def _days(text: str) -> int:

@@ -28,3 +28,21 @@ def test_an_overwrite_run_says_nothing_about_it():
     metrics = {**BASE, "mode": "overwrite", "resolved_scope": "all",
                "resolved_scope_reason": "no earlier state"}  # fmt: skip
     assert "recomputed" not in format_summary(metrics)
+
+
+class _Stream:
+    def __init__(self, tty: bool) -> None:
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+def test_the_summary_is_printed_once_on_a_terminal(monkeypatch):
+    from idres_spark import cli
+
+    monkeypatch.setattr(cli.sys, "stdout", _Stream(True))
+    monkeypatch.setattr(cli.sys, "stderr", _Stream(True))
+    assert cli._same_terminal()  # the log already showed it: not printed again
+    monkeypatch.setattr(cli.sys, "stdout", _Stream(False))  # piped or redirected: printed
+    assert not cli._same_terminal()
