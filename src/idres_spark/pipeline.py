@@ -178,7 +178,7 @@ def resolve(
             ends = pairs.select(F.col(C.ID_L).alias(C.RECORD_ID)).unionByName(
                 pairs.select(F.col(C.ID_R).alias(C.RECORD_ID))
             )
-            compared = records.join(F.broadcast(ends.distinct()), C.RECORD_ID, "left_semi")
+            compared = scope_of.filtered(records, ends.distinct(), C.RECORD_ID)
         rule_edges = score.match_pairs(pairs, compared, config).withColumn(
             transform.UNREACHABLE_SOURCE, F.lit(False)
         )

@@ -26,20 +26,6 @@ STATE_COLUMNS = (*NORMALIZED_COLUMNS, C.RECORD_FINGERPRINT, C.LAST_RUN_ID, C.LAS
 _FINGERPRINTED = tuple(c for c in NORMALIZED_COLUMNS if c != C.RECORD_ID)
 
 
-def combine_records(
-    batch: DataFrame, run: RunContext, previous_records: DataFrame | None = None
-) -> DataFrame:
-    """The state columns of every record of the state after this batch: the records table as
-    it is written. :func:`mark_new` tells which records are new to the state. Joins the batch
-    with the whole state; :func:`changed_records` and :func:`carried_records` are the same
-    split for a batch small enough to broadcast."""
-    arrived = arrived_records(batch, run)
-    if previous_records is None:
-        return arrived
-    changed = changed_records(arrived, previous_records, broadcast=False).drop(REPLACES)
-    return carried_records(previous_records, changed, broadcast=False).unionByName(changed)
-
-
 def arrived_records(batch: DataFrame, run: RunContext) -> DataFrame:
     """The batch's records in the state's columns, fingerprinted and stamped with this run."""
     fingerprint = F.sha2(F.to_json(F.struct(*[F.col(c) for c in _FINGERPRINTED])), 256).alias(
@@ -84,7 +70,8 @@ def carried_records(
 
 
 def mark_new(records: DataFrame, run: RunContext, all_new: bool) -> DataFrame:
-    """``records`` (as :func:`combine_records` made them) + ``is_new``: the record arrived or
+    """``records`` (the records table: :func:`carried_records` + :func:`changed_records`, or
+    the first batch's :func:`arrived_records`) + ``is_new``: the record arrived or
     changed in this run, which stamped it with its run id (kept records carry an earlier run's).
     ``all_new`` (no earlier state, or rules that changed) makes every record new."""
     is_new = F.lit(True) if all_new else F.col(C.LAST_RUN_ID) == F.lit(run.run_id)

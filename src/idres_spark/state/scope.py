@@ -86,19 +86,19 @@ def affected(
         .select(C.PROFILE_ID)
         .distinct()
     )
-    scope_map = materialize(_filtered(earlier, touched, C.PROFILE_ID, "left_semi"))
+    scope_map = materialize(filtered(earlier, touched, C.PROFILE_ID, "left_semi"))
     affected_ids = scope_map.select(C.RECORD_ID).unionByName(new_ids).distinct()
     return Scope(
-        records=materialize(_filtered(records, affected_ids, C.RECORD_ID, "left_semi")),
+        records=materialize(filtered(records, affected_ids, C.RECORD_ID, "left_semi")),
         previous_map=scope_map,
-        previous_profiles=_filtered(previous.profiles, touched, C.PROFILE_ID, "left_semi"),
-        carried_map=_filtered(earlier, touched, C.PROFILE_ID, "left_anti"),
-        carried_profiles=_filtered(previous.profiles, touched, C.PROFILE_ID, "left_anti"),
+        previous_profiles=filtered(previous.profiles, touched, C.PROFILE_ID, "left_semi"),
+        carried_map=filtered(earlier, touched, C.PROFILE_ID, "left_anti"),
+        carried_profiles=filtered(previous.profiles, touched, C.PROFILE_ID, "left_anti"),
         touched_profiles=touched.count(),
     )
 
 
-def _filtered(table: DataFrame, keys: DataFrame, key: str, how: str) -> DataFrame:
+def filtered(table: DataFrame, keys: DataFrame, key: str, how: str = "left_semi") -> DataFrame:
     """``table``'s rows whose ``key`` is (``left_semi``) or is not (``left_anti``) among the
     small ``keys``: a map-side filter against their broadcast, columns in the table's order."""
     return table.join(F.broadcast(keys), key, how).select(*table.columns)
