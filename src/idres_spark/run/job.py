@@ -106,7 +106,7 @@ def _run(
         )  # fmt: skip
         if preview:
             with timer.stage("write"):
-                metrics = _write_preview(spark, result, previous, root, run, private)
+                metrics = _write_preview(spark, result, root, run, private)
         else:
             metrics = _write_and_publish(spark, result, config, root, run_dir, run, timer, started)
     except BaseException:  # Ctrl-C too: the folder of an interrupted run goes
@@ -168,7 +168,6 @@ def _write_and_publish(
 def _write_preview(
     spark: SparkSession,
     result: ResolutionResult,
-    previous: store.PreviousState | None,
     root: str,
     run: RunContext,
     private: bool,
@@ -177,7 +176,7 @@ def _write_preview(
     fs = FileSystem(spark, folder)
     fs.delete(folder)  # an earlier preview of the same run id
     fs.mkdirs(folder, private=private)  # it holds emails and phones
-    diff = profile_diff(result, previous)
+    diff = profile_diff(result)
     write.write_tables(spark, {"merges": result.new_merges, "diff": diff}, folder, clear=False)
     merges = read_merge_log(spark, f"{folder}/merges")
     changes = dict(spark.read.parquet(f"{folder}/diff").groupBy("change").count().collect())
@@ -190,16 +189,13 @@ def _write_preview(
     }
 
 
-def profile_diff(result: ResolutionResult, previous: store.PreviousState | None) -> DataFrame:
+def profile_diff(result: ResolutionResult) -> DataFrame:
     """``profile_id, change (created|grown|merged), records_before, records_after, merged_into``."""
     # only the recomputed profiles can have changed; the carried ones are the earlier rows
-    recomputed = (
-        result.recomputed_profiles if result.recomputed_profiles is not None else (result.profiles)
+    after = result.recomputed_profiles.select(
+        C.PROFILE_ID, F.col("record_count").alias("records_after")
     )
-    after = recomputed.select(C.PROFILE_ID, F.col("record_count").alias("records_after"))
-    earlier = result.previous_profiles
-    if earlier is None and previous is not None:
-        earlier = previous.profiles
+    earlier = result.previous_profiles  # None without earlier state
     if earlier is None:
         before = after.select(C.PROFILE_ID, F.lit(0).cast("long").alias("records_before")).limit(0)
     else:
@@ -294,10 +290,7 @@ def _store_at(path: str):
     append it to a file copy of the earlier table ``carried_from``) and read it back."""
 
     def store(df: DataFrame, carried_from: str | None = None) -> DataFrame:
-        mode = "overwrite"
-        if carried_from is not None:  # the earlier table's files, then this run's rows
-            FileSystem(df.sparkSession, path).copy_tree(carried_from, path)
-            mode = "append"
+        mode = write.carry_files(df.sparkSession, carried_from, path)
         # without dictionary pages: its ids, emails and fingerprints are nearly all distinct,
         # so the writer built dictionaries only to drop them (about 9% of the stage's time
         # at 1M records, docs/benchmarks.md); files come out a few percent larger

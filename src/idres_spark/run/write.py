@@ -59,10 +59,7 @@ def write_tables(
     def write(name: str) -> None:
         log.info("writing %s", name)
         started = time.perf_counter()
-        mode = "overwrite"
-        if name in appended:
-            FileSystem(spark, folder).copy_tree(appended[name], f"{folder}/{name}")
-            mode = "append"
+        mode = carry_files(spark, appended.get(name), f"{folder}/{name}")
         tables[name].write.mode(mode).partitionBy(*PARTITIONS.get(name, [])).parquet(
             f"{folder}/{name}"
         )
@@ -72,6 +69,15 @@ def write_tables(
         futures = [pool.submit(write, name) for name in tables]
     for future in futures:  # in table order, so the error raised does not depend on timing
         future.result()
+
+
+def carry_files(spark: SparkSession, earlier: str | None, path: str) -> str:
+    """Start the table ``path`` as a file copy of the ``earlier`` table (when given) and return
+    the write mode for the rows that follow: ``append`` onto the copy, else ``overwrite``."""
+    if earlier is None:
+        return "overwrite"
+    FileSystem(spark, path).copy_tree(earlier, path)
+    return "append"
 
 
 def write_metrics(spark: SparkSession, folder: str, metrics: dict[str, Any]) -> None:
