@@ -104,18 +104,75 @@ def run_job(
     return wall, memory.peak, code
 
 
-def score(folder: Path) -> dict[str, float]:
+def score(folder: Path) -> tuple[dict[str, float], str]:
+    """Pairwise precision / recall / F1 against the generator's truth, and a digest of the
+    results: the record map's (record, profile, linked_by) rows and the profiles' rows, so a
+    change that claims to alter no result can be checked run against run."""
+    from pyspark.sql import functions as F
+
     from idres_spark.run.evaluate import pairwise_scores
     from idres_spark.session import build_local_session
     from idres_spark.state.store import table_path
 
     spark = build_local_session("idres-bench-score", "local[2]")
     try:
-        record_map = spark.read.parquet(table_path(spark, str(folder / "output"), "record_map"))
+        output = str(folder / "output")
+        record_map = spark.read.parquet(table_path(spark, output, "record_map"))
+        profiles = spark.read.parquet(table_path(spark, output, "profiles"))
         truth = spark.read.parquet(str(folder / "data" / "truth"))
-        return pairwise_scores(record_map, truth)
+        digests = []
+        for frame, columns in (
+            (record_map, ["record_id", "profile_id", "linked_by"]),
+            (profiles, [c for c in profiles.columns if c not in ("created_at", "updated_at")]),
+        ):
+            row = frame.select(F.sum(F.xxhash64(*columns).cast("decimal(38,0)"))).first()
+            digests.append(f"{int(row[0] or 0) % 16**8:08x}")
+        return pairwise_scores(record_map, truth), "-".join(digests)
     finally:
         spark.stop()
+
+
+EVENT_LOG_SETTINGS = (
+    "--conf spark.eventLog.enabled=true --conf spark.eventLog.compress=false "
+    "--conf spark.eventLog.dir={} pyspark-shell"
+)
+
+
+def spark_jobs_by_stage(event_log_dir: Path) -> dict[str, dict[str, float]]:
+    """Per stage of the job (the description ``idres-spark <run>: <stage>`` the job gives its
+    Spark jobs; ``(outside stages)`` for the rest): Spark jobs, shuffle bytes written and task
+    seconds, from the run's event log."""
+    stage_of_job: dict[int, str] = {}
+    job_of_stage: dict[int, int] = {}
+    figures: dict[str, dict[str, float]] = {}
+    for path in sorted(event_log_dir.rglob("*")):
+        if not path.is_file() or path.name.startswith(".") or "appstatus" in path.name:
+            continue
+        with open(path) as events:
+            for line in events:
+                event = json.loads(line)
+                kind = event.get("Event")
+                if kind == "SparkListenerJobStart":
+                    description = event.get("Properties", {}).get("spark.job.description") or ""
+                    name = description.split(": ", 1)[1] if ": " in description else ""
+                    stage = name if description.startswith("idres-spark") else "(outside stages)"
+                    stage_of_job[event["Job ID"]] = stage
+                    for stage_id in event["Stage IDs"]:
+                        job_of_stage[stage_id] = event["Job ID"]
+                    figures.setdefault(stage, {"jobs": 0, "shuffle": 0, "task_s": 0.0})["jobs"] += 1
+                elif kind == "SparkListenerStageCompleted":
+                    info = event["Stage Info"]
+                    if info["Stage ID"] not in job_of_stage:
+                        continue
+                    values = {a["Name"]: a.get("Value") for a in info.get("Accumulables", [])}
+                    entry = figures[stage_of_job[job_of_stage[info["Stage ID"]]]]
+                    entry["shuffle"] += int(
+                        values.get("internal.metrics.shuffle.write.bytesWritten") or 0
+                    )
+                    entry["task_s"] += (
+                        int(values.get("internal.metrics.executorRunTime") or 0) / 1000
+                    )
+    return figures
 
 
 def metrics_of(folder: Path) -> dict:
@@ -141,7 +198,16 @@ def main(records: int, seed: int = 7, keep: str | None = None) -> int:
         shutil.rmtree(folder / "output")
     folder.mkdir(parents=True, exist_ok=True)
     config = prepare(folder, records, seed)
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+    event_log = folder / "eventlog"
+    shutil.rmtree(event_log, ignore_errors=True)
+    event_log.mkdir()
+    env = {
+        **os.environ,
+        "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+        # the event log gives the Spark jobs and shuffle bytes per stage (a few MB of JSON)
+        "PYSPARK_SUBMIT_ARGS": EVENT_LOG_SETTINGS.format(event_log.as_uri()),
+    }
     load, reference = os.getloadavg()[0], cpu_reference()
     wall, peak, code = run_job(config, folder / "job.log", env)
     reference_after = cpu_reference()
@@ -149,8 +215,9 @@ def main(records: int, seed: int = 7, keep: str | None = None) -> int:
         print(f"the job failed with exit code {code}; see {folder / 'job.log'}")
         return code
     m = metrics_of(folder)
-    scores = score(folder)
+    scores, digest = score(folder)
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in m["stage_seconds"].items())
+    spark_jobs = spark_jobs_by_stage(event_log)
     print(f"records in         {m['records_in']:,} ({m['quarantined']:,} quarantined)")
     print(f"candidate pairs    {m.get('candidate_pairs', 0):,}; edges {m.get('edges', 0):,}")
     print(f"profiles out       {m['profiles']:,} (largest {m['largest_profile']:,})")
@@ -160,6 +227,17 @@ def main(records: int, seed: int = 7, keep: str | None = None) -> int:
     print(f"peak memory        {peak / 2**30:.2f} GiB (all processes of the job together)")
     print(f"vs ground truth    precision {scores['precision']:.4f}  recall {scores['recall']:.4f}"
           f"  F1 {scores['f1']:.4f}")  # fmt: skip
+    print(f"results digest     {digest} (record map and profiles; equal digests, equal results)")
+    print(f"{'stage':<24}{'wall':>8}{'Spark jobs':>12}{'shuffle written':>17}{'task time':>11}")
+    for name in [*m["stage_seconds"], *sorted(set(spark_jobs) - set(m["stage_seconds"]))]:
+        wall_s = m["stage_seconds"].get(name)
+        entry = spark_jobs.get(name, {"jobs": 0, "shuffle": 0, "task_s": 0.0})
+        print(f"{name:<24}{'' if wall_s is None else f'{wall_s:.1f}s':>8}{entry['jobs']:>12,}"
+              f"{entry['shuffle'] / 2**20:>14.1f} MB{entry['task_s']:>10.1f}s")  # fmt: skip
+    total = sum(e["jobs"] for e in spark_jobs.values())
+    print(f"{'all':<24}{'':>8}{total:>12,}"
+          f"{sum(e['shuffle'] for e in spark_jobs.values()) / 2**20:>14.1f} MB"
+          f"{sum(e['task_s'] for e in spark_jobs.values()):>10.1f}s")  # fmt: skip
     print(f"load average       {load:.1f} before, {os.getloadavg()[0]:.1f} after; "
           f"{os.cpu_count()} cores; log {folder / 'job.log'}")  # fmt: skip
     print(

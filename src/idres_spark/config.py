@@ -316,6 +316,8 @@ class GraphConfig(_Model):
     checkpoint_dir: str | None = None
     checkpoint_every: int = Field(2, ge=1, le=10)
     max_rounds: int = Field(200, ge=1)
+    # a graph of at most this many links is solved on the driver (0: never); docs/graph.md
+    driver_max_edges: int = Field(1_000_000, ge=0)
 
 
 class OutputConfig(_Model):

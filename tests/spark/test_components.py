@@ -10,6 +10,7 @@ import logging
 import random
 from itertools import combinations
 
+import numpy as np
 import pytest
 from chispa import assert_df_equality
 from hypothesis import HealthCheck, given, settings
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 from idres_spark.columns import COMPONENT, DST, SRC, VERTEX_ID
 from idres_spark.errors import GraphError
 from idres_spark.linking.components import (
+    components_of,
     connected_components,
     graphframes_available,
     parquet_checkpoint,
@@ -137,6 +139,57 @@ def test_native_matches_union_find(spark, graph, checkpoint_every):
         edge_df, vertex_df, backend="native", checkpoint_every=checkpoint_every
     )
     assert as_dict(result) == union_find(ids, edges)
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(graph=graphs())
+def test_small_graph_on_the_driver_matches_union_find(spark, graph):
+    """The same graphs solved on the driver (``driver_max_edges`` above their link count)."""
+    ids, edges = graph
+    result = connected_components(*frames(spark, ids, edges), backend="native",
+                                  driver_max_edges=1_000)  # fmt: skip
+    assert as_dict(result) == union_find(ids, edges)
+
+
+@pytest.mark.parametrize("order", ["ascending", "descending", "shuffled"])
+def test_components_of_50k_links_matches_union_find(order):
+    """The driver's vectorised union-find alone, on chains, stars and random links over 20k
+    ids (long chains in monotone id order need the most hooking rounds)."""
+    rng = random.Random(5)
+    ids = rng.sample(range(-(10**12), 10**12), 20_000)
+    if order != "shuffled":
+        ids.sort(reverse=order == "descending")
+    edges = list(zip(ids[:5_000], ids[1:5_001], strict=True))  # one chain
+    edges += [(ids[6_000], leaf) for leaf in ids[6_001:9_000]]  # one star
+    edges += [(rng.choice(ids[9_000:]), rng.choice(ids[9_000:])) for _ in range(42_000)]
+    vertices, roots = components_of(
+        np.array([a for a, _ in edges], dtype=np.int64),
+        np.array([b for _, b in edges], dtype=np.int64),
+    )
+    expected = union_find(sorted({v for e in edges for v in e}), edges)
+    assert dict(zip(vertices.tolist(), roots.tolist(), strict=True)) == expected
+
+
+def test_driver_limit_decides_where_a_graph_is_solved(spark, caplog):
+    """At most ``driver_max_edges`` links: the driver; one more: the distributed rounds. Both
+    give the same components."""
+    ids = list(range(60))
+    edges = list(zip(ids, ids[1:], strict=False))  # 59 links
+    results = {}
+    for limit in (59, 58):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="idres_spark.linking.components"):
+            result = connected_components(*frames(spark, ids, edges), backend="native",
+                                          driver_max_edges=limit)  # fmt: skip
+            results[limit] = as_dict(result)
+        on_driver = "solved on the driver" in caplog.text
+        assert on_driver == (limit == 59), caplog.text
+        assert ("converged after" in caplog.text) == (limit == 58)
+    assert results[59] == results[58] == {i: 0 for i in ids}
 
 
 @settings(

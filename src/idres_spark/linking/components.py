@@ -32,6 +32,13 @@ persisted, and the previous round's cache is released once the new one exists. T
 therefore never grows more than ``checkpoint_every`` rounds deep (a long chain needs dozens
 of rounds). The result is checkpointed too, so it does not depend on released caches. Nothing
 is collected to the driver but those per-round scalars.
+
+Small graphs (``driver_max_edges``, from ``graph.driver_max_edges``): a graph of at most that
+many links is solved in one process on the driver instead (:func:`components_of`,
+vectorised union-find over the collected links, a few MB at most). The answer is the same
+(smallest vertex id per component); what it saves is the fixed cost of the rounds, about
+three Spark jobs and two shuffles each, which dominates the graph stage of a run of 10k-100k
+records (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -41,6 +48,8 @@ import logging
 import uuid
 from collections.abc import Callable
 
+import numpy as np
+import pandas as pd
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.storagelevel import StorageLevel
@@ -111,12 +120,15 @@ def connected_components(
     checkpoint: Checkpointer | None = None,
     checkpoint_every: int = 2,
     max_rounds: int = 200,
+    driver_max_edges: int = 0,
 ) -> DataFrame:
     """``id``, ``component`` (both long): one row per vertex, component = smallest id in it.
 
     ``edges`` (``src``, ``dst``) are undirected; duplicates, both directions, self loops and
     null endpoints are tolerated. ``vertices`` (``id``) lists every vertex, isolated ones
     included; edge endpoints missing from it are not reported. Null vertex ids are dropped.
+    The native engine solves a graph of at most ``driver_max_edges`` links (0: none) on the
+    driver.
     """
     if backend not in BACKENDS:
         raise GraphError(
@@ -139,7 +151,10 @@ def connected_components(
         log.info("connected components: using the %s engine", backend)
     if backend == "graphframes":
         return _graphframes(edges, vertices, checkpoint_every)
-    return _native(edges, vertices, checkpoint or spark_checkpoint, checkpoint_every, max_rounds)
+    return _native(
+        edges, vertices, checkpoint or spark_checkpoint, checkpoint_every, max_rounds,
+        driver_max_edges,
+    )  # fmt: skip
 
 
 def _require(df: DataFrame, names: tuple[str, ...], what: str) -> None:
@@ -210,10 +225,16 @@ def _native(
     checkpoint: Checkpointer,
     checkpoint_every: int,
     max_rounds: int,
+    driver_max_edges: int = 0,
 ) -> DataFrame:
     if checkpoint is spark_checkpoint:
         _require_checkpoint_dir(edges.sparkSession)
     state = _canonical(edges)
+    if driver_max_edges > 0:
+        links = state.limit(driver_max_edges + 1).toPandas()
+        if len(links) <= driver_max_edges:
+            log.info("connected components: %d links, solved on the driver", len(links))
+            return _on_driver(links, vertices, checkpoint)
     cached: DataFrame | None = None  # the persisted state, released once its successor exists
     try:
         for round_no in range(1, max_rounds + 1):
@@ -248,6 +269,40 @@ def _native(
         "raise max_rounds (the rounds grow like log^2 of the longest path)",
         code="no_convergence",
     )
+
+
+def components_of(hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(vertex ids, their component = smallest id in it) of the endpoints of the undirected
+    links ``hi[i] - lo[i]``, by union-find over whole arrays: every link hooks the larger of
+    its two roots under the smaller (``np.minimum.at``), then pointer jumping flattens the
+    trees; repeated until both ends of every link share a root. Vertices are numbered in id
+    order, so a root is always its component's smallest id."""
+    ids = np.unique(np.concatenate([hi, lo]))
+    a, b = np.searchsorted(ids, hi), np.searchsorted(ids, lo)
+    parent = np.arange(len(ids))
+    while True:
+        ra, rb = parent[a], parent[b]
+        if np.array_equal(ra, rb):
+            return ids, ids[parent]
+        np.minimum.at(parent, ra, rb)
+        np.minimum.at(parent, rb, ra)
+        while True:  # pointer jumping: every vertex straight under its root
+            grand = parent[parent]
+            if np.array_equal(grand, parent):
+                break
+            parent = grand
+
+
+def _on_driver(links: pd.DataFrame, vertices: DataFrame, checkpoint: Checkpointer) -> DataFrame:
+    spark = vertices.sparkSession
+    ids, roots = components_of(
+        links[_HI].to_numpy(dtype=np.int64), links[_LO].to_numpy(dtype=np.int64)
+    )
+    labelled = pd.DataFrame({VERTEX_ID: ids, "_root": roots}, dtype=np.int64)
+    star = spark.createDataFrame(labelled, f"{VERTEX_ID} long, _root long")
+    joined = _vertex_ids(vertices).join(star, VERTEX_ID, "left")
+    component = F.coalesce(F.col("_root"), F.col(VERTEX_ID)).alias(COMPONENT)
+    return checkpoint(joined.select(VERTEX_ID, component))
 
 
 def _require_checkpoint_dir(spark: SparkSession) -> None:

@@ -118,6 +118,7 @@ def link_records(
         checkpoint=checkpoint,
         checkpoint_every=settings.checkpoint_every,
         max_rounds=settings.max_rounds,
+        driver_max_edges=settings.driver_max_edges,
     )
     members = vertices.join(components, C.VERTEX_ID)
     if spec is None:

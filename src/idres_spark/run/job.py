@@ -79,7 +79,7 @@ def _run(
         config.fingerprint(),
         store.next_seq(spark, root),
     )
-    timer = StageTimer()
+    timer = StageTimer(on_stage=stage_labeller(spark, run.run_id))
     previous = store.read_previous(spark, root) if config.output.mode == "incremental" else None
     log.info(
         "run %s: %d sources, %d rules, mode %s%s%s", run.run_id, len(config.sources),
@@ -283,6 +283,24 @@ def _prepare_export_folder(
             code="export_exists",
         )
     fs.delete(destination)  # empty, or an earlier export the user asked to replace
+
+
+def stage_labeller(spark: SparkSession, run_id: str):
+    """``on_stage`` for :class:`StageTimer`: the Spark jobs of a stage carry the description
+    ``idres-spark <run id>: <stage>`` (the Spark UI's job list; the event log, which
+    ``jobs/benchmark.py`` counts per stage). Without a SparkContext (Spark Connect) it does
+    nothing."""
+    try:
+        context = spark.sparkContext
+    except Exception:  # Spark Connect
+        return None
+
+    def label(stage: str | None) -> None:
+        context.setLocalProperty(
+            write.DESCRIPTION, f"idres-spark {run_id}: {stage}" if stage else None
+        )
+
+    return label
 
 
 def _store_at(path: str):
