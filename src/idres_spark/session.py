@@ -107,9 +107,6 @@ def build_local_session(
         # cost 4 s of the normalization of 1M records
         CASE_MAPPING: "false",
         "spark.python.worker.reuse": "true",
-        # workers are forked from a daemon that has imported pandas, pyarrow and the job's
-        # modules already (idres_spark/worker_daemon.py)
-        "spark.python.daemon.module": "idres_spark.worker_daemon",
         # the JVM logs to stderr only (data/log4j2.properties): stdout is the job's own
         "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={_log_config()}",
     }
