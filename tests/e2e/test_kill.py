@@ -18,7 +18,7 @@ from idres_spark.cli import main
 from idres_spark.profiles.merge_log import read_merge_log
 from idres_spark.state import store
 
-pytestmark = [pytest.mark.e2e, pytest.mark.once]
+pytestmark = [pytest.mark.e2e, pytest.mark.once, pytest.mark.kill]
 HERE = Path(__file__).parent
 BEFORE_PUBLISH = ["read+normalize", "block+score+transform", "graph", "profiles", "write",
                   "publish"]  # fmt: skip
