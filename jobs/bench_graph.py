@@ -1,10 +1,12 @@
 """Benchmark of the graph stage alone: components plus group-size / identifier-limit pruning.
 
-    python jobs/bench_graph.py --edges 1000000 5000000 [--engines native graphframes]
+    python jobs/bench_graph.py --edges 1000000 5000000 [--engines native driver graphframes]
         for each size: generate records and edges (components of 1-10 records, trees plus one
         closing link, ~1% of them holding two user ids; one star of --star leaves through one
         phone; optionally a chain of --chain records), write them to Parquet, then time
-        ``graph.link_records`` with each engine in turn on the same data and the limits
+        ``graph.link_records`` with each engine in turn on the same data (``native``: the
+        distributed rounds; ``driver``: the native engine's small-graph path on the driver,
+        ``graph.driver_max_edges``; ``graphframes``) and the limits
         (max_group_size 50, identifier_limits {user_id: 1}) until groups and pruned groups are
         materialized; --baseline also times the same graph without limits (components only).
 
@@ -151,9 +153,14 @@ def bench_once(
     logging.getLogger("idres_spark.linking.components").setLevel(logging.INFO)
     limits = LimitsConfig(max_group_size=max_group_size, identifier_limits={"user_id": 1})
     start = time.perf_counter()
-    linked = graph.link_records(
-        records, edges, GraphConfig(backend=engine), limits=limits if with_limits else None
+    # "native": the distributed rounds; "driver": the native engine's small-graph path, made
+    # to take the whole graph (graph.driver_max_edges)
+    settings = (
+        GraphConfig(backend="native", driver_max_edges=sizes["edges"])
+        if engine == "driver"
+        else GraphConfig(backend=engine, driver_max_edges=0)
     )
+    linked = graph.link_records(records, edges, settings, limits=limits if with_limits else None)
     linked_at = time.perf_counter()
     groups = spark_checkpoint(linked.groups)  # what pipeline.resolve's materialize does
     pruned = linked.pruned_groups.agg(
@@ -175,8 +182,8 @@ def bench_once(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--edges", type=int, nargs="+", default=[1_000_000, 5_000_000])
-    parser.add_argument("--engines", nargs="+", default=["native", "graphframes"],
-                        choices=["native", "graphframes"])  # fmt: skip
+    parser.add_argument("--engines", nargs="+", default=["native", "driver", "graphframes"],
+                        choices=["native", "driver", "graphframes"])  # fmt: skip
     parser.add_argument("--star", type=int, default=100_000, help="leaves of the giant star")
     parser.add_argument("--chain", type=int, default=0, help="records of one long chain")
     parser.add_argument("--max-group-size", type=int, default=50)
