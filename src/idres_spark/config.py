@@ -413,6 +413,9 @@ class Config(_Model):
         data = self.model_dump(mode="json")
         data.pop("output")
         data["graph"].pop("checkpoint_dir")
+        # where the components are computed, not what they are; and an upgrade that brought
+        # this setting must not look like a change of rules to every earlier state
+        data["graph"].pop("driver_max_edges")
         for source in data["sources"]:  # where the data sits is not how it is resolved
             source.pop("path")
             source.pop("table")

@@ -179,6 +179,16 @@ def test_fingerprint_is_stable_and_config_sensitive():
     assert a.fingerprint() != parse_config(config_with(limits={"max_block_size": 9})).fingerprint()
 
 
+def test_where_the_components_are_computed_is_not_in_the_fingerprint():
+    """``graph.driver_max_edges`` changes where the components are computed, not what they
+    are: any value keeps the fingerprint, so the upgrade that brought it does not make every
+    earlier state's next run look like a change of rules."""
+    a = parse_config(config_with())
+    for limit in (0, 5, 10**9):
+        other = parse_config(config_with(graph={"driver_max_edges": limit}))
+        assert other.fingerprint() == a.fingerprint()
+
+
 # --- issue 20 items 7 and 13: what run cannot do, validate refuses -------------------------
 
 
