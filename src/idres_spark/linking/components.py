@@ -258,9 +258,7 @@ def _native(
             if stats["changed"] == 0:  # a forest of stars centred on the component minima
                 log.info("connected components converged after %d rounds", round_no)
                 star = state.select(F.col(_HI).alias(VERTEX_ID), F.col(_LO).alias(COMPONENT))
-                joined = _vertex_ids(vertices).join(star, VERTEX_ID, "left")
-                component = F.coalesce(F.col(COMPONENT), F.col(VERTEX_ID)).alias(COMPONENT)
-                return checkpoint(joined.select(VERTEX_ID, component))
+                return _labelled(vertices, star, checkpoint)
     finally:
         if cached is not None:
             cached.unpersist()
@@ -298,10 +296,16 @@ def _on_driver(links: pd.DataFrame, vertices: DataFrame, checkpoint: Checkpointe
     ids, roots = components_of(
         links[_HI].to_numpy(dtype=np.int64), links[_LO].to_numpy(dtype=np.int64)
     )
-    labelled = pd.DataFrame({VERTEX_ID: ids, "_root": roots}, dtype=np.int64)
-    star = spark.createDataFrame(labelled, f"{VERTEX_ID} long, _root long")
+    labelled = pd.DataFrame({VERTEX_ID: ids, COMPONENT: roots}, dtype=np.int64)
+    star = spark.createDataFrame(labelled, f"{VERTEX_ID} long, {COMPONENT} long")
+    return _labelled(vertices, star, checkpoint)
+
+
+def _labelled(vertices: DataFrame, star: DataFrame, checkpoint: Checkpointer) -> DataFrame:
+    """Every listed vertex with its component: the one ``star`` (``id``, ``component``) gives
+    it, else itself (a vertex without links)."""
     joined = _vertex_ids(vertices).join(star, VERTEX_ID, "left")
-    component = F.coalesce(F.col("_root"), F.col(VERTEX_ID)).alias(COMPONENT)
+    component = F.coalesce(F.col(COMPONENT), F.col(VERTEX_ID)).alias(COMPONENT)
     return checkpoint(joined.select(VERTEX_ID, component))
 
 
