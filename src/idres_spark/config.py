@@ -32,6 +32,7 @@ from pydantic_core import PydanticCustomError
 
 from idres_spark.columns import RULE_FIELDS
 from idres_spark.errors import ConfigError
+from idres_spark.golden_config import PROFILE_COLUMNS, GoldenConfig
 
 MAX_CONJUNCTIONS = 62  # blocking keys are tracked as bits of one 64-bit mask per pair
 # `within` spans at most 10,000 years: more than any two Spark timestamps (years 1 to 9999)
@@ -337,6 +338,7 @@ class Config(_Model):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     graph: GraphConfig = Field(default_factory=GraphConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    golden: GoldenConfig = Field(default_factory=GoldenConfig)
     _origin: str = PrivateAttr("<config>")  # the file it was read from, for error messages
 
     @property
@@ -399,6 +401,7 @@ class Config(_Model):
                 f"limits.identifier_limits: unknown identifiers {bad_limits}; "
                 f"use {list(IDENTIFIER_FIELDS)} or a custom field"
             )
+        self.golden.check(sorted(known_sources), self.custom_fields, set(PROFILE_COLUMNS))
         return self
 
     @property
@@ -419,6 +422,11 @@ class Config(_Model):
         for source in data["sources"]:  # where the data sits is not how it is resolved
             source.pop("path")
             source.pop("table")
+        # survivorship decides the profiles: in the fingerprint unless it is the default, so
+        # states from before the `golden:` section keep theirs; the steward values are data
+        data["golden"].pop("overrides")
+        if data["golden"] == GoldenConfig().model_dump(mode="json", exclude={"overrides"}):
+            data.pop("golden")
         text = json.dumps(data, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
@@ -529,6 +537,10 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Co
         block = data.get(section)
         if isinstance(block, dict) and isinstance(block.get(key), str):
             block[key] = _resolve_path(block[key], path.parent)
+    golden = data.get("golden")
+    steward = golden.get("overrides") if isinstance(golden, dict) else None
+    if isinstance(steward, dict) and isinstance(steward.get("path"), str):
+        steward["path"] = _resolve_path(steward["path"], path.parent)
     for key, value in (overrides or {}).items():
         if not isinstance(data.get(key), dict):
             data[key] = {}

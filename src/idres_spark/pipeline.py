@@ -17,13 +17,15 @@ from pyspark.sql import functions as F
 
 from idres_spark import columns as C
 from idres_spark.config import Config
+from idres_spark.golden_config import PROFILE_COLUMNS
 from idres_spark.ingest import normalize, read
 from idres_spark.linking import graph
 from idres_spark.linking.components import Checkpointer, spark_checkpoint
 from idres_spark.matching import block, score, transform
-from idres_spark.profiles import events, golden
+from idres_spark.profiles import events, golden, steward
 from idres_spark.profiles import ids as profile_ids
 from idres_spark.profiles.merge_log import build_merge_log
+from idres_spark.profiles.survivorship import Survivorship
 from idres_spark.run_context import RunContext
 from idres_spark.state import history
 from idres_spark.state import scope as scope_of
@@ -37,6 +39,7 @@ class ResolutionResult:
 
     profiles: DataFrame
     record_map: DataFrame
+    provenance: DataFrame  # profile_field_provenance: where each golden value came from
     merge_log: DataFrame  # the whole log: earlier runs' rows and this run's
     new_merges: DataFrame  # this run's rows only
     retired: DataFrame  # earlier profile id -> the profile it merged into
@@ -47,6 +50,7 @@ class ResolutionResult:
     records: DataFrame  # the records state (every record, with fingerprints) + is_new
     edges: DataFrame
     events: DataFrame | None = None
+    override_status: DataFrame | None = None  # diagnostics/golden_override_status
     observations: tuple[Observation, ...] = ()  # figures counted while the stages ran
     records_stored: bool = False  # the records table is already written (``store_records``)
     # table -> an earlier run's folder of it whose files the new table starts from (the new
@@ -79,6 +83,7 @@ class ResolutionResult:
         tables = {
             "profiles": self.profiles,
             "record_map": self.record_map,
+            "profile_field_provenance": self.provenance,
             "merge_log": self.new_merges if "merge_log" in self.appended else self.merge_log,
             "diagnostics/quarantine": self.quarantine,
             "diagnostics/hubs": self.hubs,
@@ -89,6 +94,8 @@ class ResolutionResult:
             tables["records"] = self.records.select(*history.STATE_COLUMNS)
         if self.events is not None:
             tables["events"] = self.events
+        if self.override_status is not None:
+            tables["diagnostics/golden_override_status"] = self.override_status
         return tables
 
 
@@ -117,6 +124,7 @@ def resolve(
     timer: StageTimer | None = None,
     event_rows: DataFrame | None = None,
     scope: str = "auto",
+    golden_overrides: DataFrame | None = None,
 ) -> ResolutionResult:
     """Resolve one batch; with ``previous`` (incremental mode) against the published state.
 
@@ -126,7 +134,8 @@ def resolve(
     table is that earlier table's files plus ``frame``'s rows (a batch of records that are all
     new to the state). ``scope="all"`` resolves every record of the state again even
     where the batch's affected set would do (:mod:`idres_spark.state.scope`); the answer is
-    the same.
+    the same. ``golden_overrides`` (steward values, :mod:`idres_spark.profiles.steward`) are
+    applied to the profiles last.
     """
     timer = timer or StageTimer()
     with timer.stage("read+normalize"):
@@ -163,7 +172,10 @@ def resolve(
         else:
             stored = (store_records or materialize)(arrived)
         records = history.mark_new(stored, run, all_new)
-        partial = small and not all_new and scope != "all"
+        # a state from before provenance, or whose profiles lack a golden column, is
+        # recomputed whole once: its rows cannot be carried as they are
+        outdated = previous is not None and not _golden_current(previous, config)
+        partial = small and not all_new and not outdated and scope != "all"
     with timer.stage("block+score+transform"):
         # the affected-set path reads the new records (small) many times: kept once
         fresh = materialize(records.where(F.col(C.IS_NEW))) if partial else None
@@ -209,7 +221,10 @@ def resolve(
             groups, resolved.previous_map, resolved.previous_profiles
         )
         members = materialize(golden.members_of(resolved.records, assigned, edges))
-        profile_rows, record_map = golden.build_outputs(members, edges, run, resolved.previous_map)
+        survivorship = Survivorship(config.golden, config.custom_fields)
+        profile_rows, record_map, provenance = golden.build_outputs(
+            members, edges, run, survivorship, resolved.previous_map, materialize
+        )
         new_merges = build_merge_log(
             members, edges, profile_rows, retired, run, resolved.previous_profiles
         )
@@ -217,17 +232,25 @@ def resolve(
     if resolved.partial:
         profile_rows = resolved.carried_profiles.unionByName(profile_rows)
         record_map = resolved.carried_map.unionByName(record_map)
+        provenance = resolved.carried_provenance.unionByName(provenance)
     merge_log, appended = new_merges, {}
     if previous is not None:
         merge_log = previous.merge_log.select(*new_merges.columns).unionByName(new_merges)
         if previous.folder is not None:  # written as the earlier files + this run's rows
             appended = {"merge_log": f"{previous.folder}/merge_log"}
+    override_status = None
+    if golden_overrides is not None:
+        with timer.stage("profiles"):
+            profile_rows, provenance, override_status = steward.apply(
+                golden_overrides, profile_rows, provenance, record_map, merge_log, survivorship
+            )
     routed = None
     if event_rows is not None and config.events is not None:
         routed = events.route_events(event_rows, record_map, edges, config.events.email_channels)
     return ResolutionResult(
         profiles=profile_rows,
         record_map=record_map,
+        provenance=provenance,
         merge_log=merge_log,
         new_merges=new_merges,
         retired=retired,
@@ -239,21 +262,34 @@ def resolve(
         records_stored=store_records is not None,
         edges=edges.where(F.col(C.PRIORITY) >= 0),
         events=routed,
+        override_status=override_status,
         observations=(batch_count, pair_count, dropped),
         appended=appended,
         recomputed_profiles=recomputed,
         previous_profiles=resolved.previous_profiles,
         scope="affected" if resolved.partial else "all",
-        scope_reason=_scope_reason(previous, all_new, small),
+        scope_reason=_scope_reason(previous, all_new, small, outdated),
         profiles_recomputed=resolved.touched_profiles,
     )
 
 
-def _scope_reason(previous: PreviousState | None, all_new: bool, small: bool) -> str | None:
+def _golden_current(previous: PreviousState, config: Config) -> bool:
+    wanted = {*PROFILE_COLUMNS, *config.custom_fields}
+    return previous.provenance is not None and wanted <= set(previous.profiles.columns)
+
+
+def _scope_reason(
+    previous: PreviousState | None, all_new: bool, small: bool, outdated: bool = False
+) -> str | None:
     if previous is None:
         return "no earlier state"
     if all_new:
         return "the rules changed since the published run: every pair is compared again"
+    if outdated:
+        return (
+            "the published state predates the profiles' golden columns or their provenance: "
+            "every profile is recomputed once"
+        )
     if not small:
         return f"the batch holds more than {scope_of.MAX_AFFECTED_BATCH:,} records"
     return None

@@ -98,6 +98,7 @@ def state_after(spark, result: ResolutionResult, run: RunContext, seq: int) -> P
         record_map=kept(result.record_map),
         profiles=kept(result.profiles),
         merge_log=kept(result.merge_log),
+        provenance=kept(result.provenance),
     )
 
 
@@ -130,7 +131,7 @@ def test_affected_set_equals_resolving_everything(spark, seed, batches):
         everything = resolve(sources, CONFIG, run, previous=state, materialize=local, scope="all")
         assert everything.scope == "all"
         affected_runs += partial.scope == "affected"
-        for name in ("record_map", "profiles", "new_merges", "retired"):
+        for name in ("record_map", "profiles", "provenance", "new_merges", "retired"):
             left, right = getattr(partial, name), getattr(everything, name)
             assert_df_equality(
                 left, right.select(*left.columns), ignore_row_order=True, ignore_nullable=True

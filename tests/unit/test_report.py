@@ -52,6 +52,10 @@ METRICS = {
         }
     ],
     "profiles": 5254,
+    "golden_decided_by": {
+        "phone": {"single_value": 4629, "most_frequent:sources": 12},
+        XSS: {"most_recent": 3},
+    },
     "largest_profile": 4,
     "multi_record_profiles": 3000,
     "profile_size_histogram": [[1, 2254], [2, 2000], [3, 900], [4, 100]],
@@ -176,6 +180,14 @@ def test_header_tiles_and_every_stage_and_reason_are_shown() -> None:
     assert "not recorded" not in text
 
 
+def test_golden_fields_show_what_decided_them() -> None:
+    text = text_of(render_report(METRICS))
+    assert "phone 4,641 single_value 4,629, most_frequent:sources 12" in text
+    assert "No golden fields recorded: no profile has a value." in text_of(
+        render_report({**METRICS, "golden_decided_by": {}})
+    )
+
+
 def test_numbers_have_thousands_separators() -> None:
     document = render_report({**METRICS, "candidate_pairs": 1234567, "records_in": 123456})
     text = text_of(document)
@@ -258,11 +270,11 @@ def test_missing_keys_render_not_recorded(metrics: dict) -> None:
     document = render_report(metrics)
     text = text_of(document)
     sections = document.split("<section>")[1:]
-    assert len(sections) == 7
+    assert len(sections) == 8
     for section in sections:
         assert 'class="missing">not recorded</p>' in section, section[:80]
     header_fields = 5 - len(metrics)  # run id, run time, mode, fingerprint, wall time
-    assert text.count("not recorded") == header_fields + 8 + 7  # + tiles + sections
+    assert text.count("not recorded") == header_fields + 8 + 8  # + tiles + sections
     assert "No hubs" not in text and "No group was split" not in text
     assert "<svg" not in document  # no empty charts
     if metrics:

@@ -27,6 +27,7 @@ from pyspark.sql import types as T
 from idres_spark import columns as C
 from idres_spark.config import Config, EventsConfig, SourceConfig
 from idres_spark.errors import InputError
+from idres_spark.golden_config import OVERRIDE_COLUMNS, OVERRIDE_OPTIONAL, TableInput
 
 CANONICAL_STRING_FIELDS = (
     C.EMAIL, C.EMAIL_STATUS, C.PHONE, C.USER_ID, C.DEVICE_ID, C.IP, C.FIRST_NAME, C.LAST_NAME,
@@ -40,7 +41,9 @@ _REASON = "_reason"
 _ROW_HASH = "_row_hash"
 
 
-def _open(spark: SparkSession, spec: SourceConfig | EventsConfig, what: str) -> DataFrame:
+def _open(
+    spark: SparkSession, spec: SourceConfig | EventsConfig | TableInput, what: str
+) -> DataFrame:
     """Open one input with its reader and options; errors name the input and the fix."""
     try:
         if spec.format == "table":
@@ -103,6 +106,32 @@ def load_events(spark: SparkSession, config: Config) -> DataFrame | None:
         _str(cols.event_type).alias("event_type"),
         _str(cols.channel).alias("channel"),
         event_ts.alias(C.EVENT_TS),
+    )
+
+
+def load_golden_overrides(spark: SparkSession, config: Config) -> DataFrame | None:
+    """The steward values of ``golden.overrides`` with every column of
+    :data:`idres_spark.golden_config.OVERRIDE_COLUMNS` and ``OVERRIDE_OPTIONAL`` as text
+    (missing optional ones null); None when the config names no such table."""
+    spec = config.golden.overrides
+    if spec is None:
+        return None
+    df = _open(spark, spec, "golden.overrides")
+    available = [c for c in df.columns if c != CORRUPT]
+    missing = [c for c in OVERRIDE_COLUMNS if c not in available]
+    if missing or not {"profile_id", "record"} & set(available):
+        needed = missing or ["profile_id or record"]
+        raise InputError(
+            f"golden.overrides ({spec.table or spec.path}): missing columns {needed}; "
+            f"available: {sorted(available)}. A steward value needs `field`, `value` and an "
+            "anchor: `profile_id` or `record` (source:source_record_id)",
+            code="missing_column",
+        )
+    return df.select(
+        *[
+            (F.trim(_str(c)) if c in available else F.lit(None).cast("string")).alias(c)
+            for c in (*OVERRIDE_COLUMNS, *OVERRIDE_OPTIONAL)
+        ]
     )
 
 

@@ -1,33 +1,30 @@
 """Profiles stage: records with their profile ids + edges -> resolved profiles, record map.
 
-Survivorship: the primary email is the surviving record's: records merged away by a
-transformation (typo or alias sources) come last; then the most reachable email (valid,
-suppressed, unknown, then bounced), then the most recent, then the smallest record id. Phone,
-user id and names are the most recent non-null values. Profile ids come from
-:mod:`idres_spark.profiles.ids`; ``created_at`` is when a profile first appeared, ``updated_at``
-the last run that added or changed one of its records.
+The golden fields (``primary_email``, ``primary_phone``, ``primary_user_id``, the names and
+every custom field) survive by the config's chains (:mod:`idres_spark.profiles.survivorship`,
+docs/golden-record.md); the default keeps the survivor email (records merged away by a
+transformation last, then the most reachable, then the most recent) and the most recent
+value of every other field. Profile ids come from :mod:`idres_spark.profiles.ids`;
+``created_at`` is when a profile first appeared, ``updated_at`` the last run that added or
+changed one of its records.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from idres_spark import columns as C
+from idres_spark.golden_config import PROFILE_COLUMNS
 from idres_spark.profiles.ids import CREATED_AT, PREVIOUS_PROFILE_ID
+from idres_spark.profiles.survivorship import MERGED_AWAY, Survivorship
 from idres_spark.run_context import RunContext
 
-PROFILE_COLUMNS = (
-    C.PROFILE_ID, "record_count", "sources", "primary_email", "primary_phone",
-    "primary_user_id", "emails", "phones", "user_ids", "device_ids", C.FIRST_NAME,
-    C.LAST_NAME, "first_seen", "last_seen", CREATED_AT, "updated_at",
-)  # fmt: skip
 RECORD_MAP_COLUMNS = (
     C.RECORD_ID, C.SOURCE, C.SOURCE_RECORD_ID, C.PROFILE_ID, C.LINKED_BY, C.RUN_ID,
 )  # fmt: skip
-_REACHABILITY = {"valid": 0, "suppressed": 1, "unknown": 2, "bounced": 3, "invalid": 4}
-_NO_TIME = 1 << 62
-_MERGED_AWAY = "_merged_away"  # the record is the source of a transformation edge
 TRANSFORMATIONS = ("email_typo_merge", "email_alias_merge")
 LAST_RUN_TS = "last_run_ts"  # records state: when the record last arrived or changed
 
@@ -36,61 +33,50 @@ def members_of(records: DataFrame, assigned: DataFrame, edges: DataFrame) -> Dat
     """Records with their profile id, previous profile id, created_at and survivorship flag."""
     merged_away = (
         edges.where(F.col(C.REASON).isin(*TRANSFORMATIONS))
-        .select(F.col(C.SRC).alias(C.RECORD_ID), F.lit(True).alias(_MERGED_AWAY))
+        .select(F.col(C.SRC).alias(C.RECORD_ID), F.lit(True).alias(MERGED_AWAY))
         .distinct()
     )
     return records.join(assigned, C.RECORD_ID).join(merged_away, C.RECORD_ID, "left")
 
 
 def build_outputs(
-    members: DataFrame, edges: DataFrame, run: RunContext, previous_map: DataFrame | None = None
-) -> tuple[DataFrame, DataFrame]:
-    """(profiles, record_map) from :func:`members_of`."""
-    return _profiles(members, run), _record_map(members, edges, run, previous_map)
-
-
-def _latest(value: Column, rank: Column | None = None) -> Column:
-    """The value of the best record: lowest rank, then most recent event, then smallest id."""
-    recency = F.coalesce(-F.unix_timestamp(C.EVENT_TS), F.lit(_NO_TIME))
-    key = F.struct(
-        (rank if rank is not None else F.lit(0)).alias("rank"),
-        recency.alias("recency"),
-        F.col(C.RECORD_ID).alias("id"),
-        value.alias("value"),
+    members: DataFrame,
+    edges: DataFrame,
+    run: RunContext,
+    survivorship: Survivorship,
+    previous_map: DataFrame | None = None,
+    materialize: Callable[[DataFrame], DataFrame] = lambda df: df,
+) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """(profiles, record_map, profile_field_provenance) from :func:`members_of`; the
+    per-profile aggregate both the profiles and their provenance read is ``materialize``d."""
+    prepared = survivorship.prepare(members)
+    aggregated = materialize(_aggregated(prepared, run, survivorship))
+    golden = survivorship.columns()
+    profiles = aggregated.select(
+        *[golden.get(c, F.col(c)).alias(c) for c in PROFILE_COLUMNS],
+        *[golden[c].alias(c) for c in survivorship.custom_columns],
     )
-    return F.min(F.when(value.isNotNull(), key))["value"]
+    provenance = survivorship.provenance(prepared, aggregated)
+    return profiles, _record_map(members, edges, run, previous_map), provenance
 
 
 def _sorted_set(col: str) -> Column:
     return F.array_sort(F.collect_set(col))
 
 
-def _profiles(members: DataFrame, run: RunContext) -> DataFrame:
-    reach = F.coalesce(
-        F.element_at(F.create_map(*[F.lit(x) for kv in _REACHABILITY.items() for x in kv]),
-                     F.col(C.EMAIL_STATUS)),
-        F.lit(2),
-    ) + F.when(F.col(_MERGED_AWAY), F.lit(10)).otherwise(F.lit(0))  # fmt: skip
-    return (
-        members.groupBy(C.PROFILE_ID)
-        .agg(
-            F.count(F.lit(1)).alias("record_count"),
-            _sorted_set(C.SOURCE).alias("sources"),
-            _latest(F.col(C.EMAIL), reach).alias("primary_email"),
-            _latest(F.col(C.PHONE)).alias("primary_phone"),
-            _latest(F.col(C.USER_ID)).alias("primary_user_id"),
-            _sorted_set(C.EMAIL).alias("emails"),
-            _sorted_set(C.PHONE).alias("phones"),
-            _sorted_set(C.USER_ID).alias("user_ids"),
-            _sorted_set(C.DEVICE_ID).alias("device_ids"),
-            _latest(F.col(C.FIRST_NAME)).alias(C.FIRST_NAME),
-            _latest(F.col(C.LAST_NAME)).alias(C.LAST_NAME),
-            F.min(C.EVENT_TS).alias("first_seen"),
-            F.max(C.EVENT_TS).alias("last_seen"),
-            F.coalesce(F.min(CREATED_AT), F.lit(run.run_ts).cast("timestamp")).alias(CREATED_AT),
-            F.coalesce(F.max(LAST_RUN_TS), F.lit(run.run_ts).cast("timestamp")).alias("updated_at"),
-        )
-        .select(*PROFILE_COLUMNS)
+def _aggregated(prepared: DataFrame, run: RunContext, survivorship: Survivorship) -> DataFrame:
+    return prepared.groupBy(C.PROFILE_ID).agg(
+        F.count(F.lit(1)).alias("record_count"),
+        _sorted_set(C.SOURCE).alias("sources"),
+        _sorted_set(C.EMAIL).alias("emails"),
+        _sorted_set(C.PHONE).alias("phones"),
+        _sorted_set(C.USER_ID).alias("user_ids"),
+        _sorted_set(C.DEVICE_ID).alias("device_ids"),
+        F.min(C.EVENT_TS).alias("first_seen"),
+        F.max(C.EVENT_TS).alias("last_seen"),
+        F.coalesce(F.min(CREATED_AT), F.lit(run.run_ts).cast("timestamp")).alias(CREATED_AT),
+        F.coalesce(F.max(LAST_RUN_TS), F.lit(run.run_ts).cast("timestamp")).alias("updated_at"),
+        *survivorship.aggregates(),
     )
 
 

@@ -89,6 +89,7 @@ def _run(
     )  # fmt: skip
     frames = read.load_sources(spark, config)
     event_rows = read.load_events(spark, config)
+    golden_overrides = read.load_golden_overrides(spark, config)
     run_dir = store.run_dir(run.run_id)  # this attempt's own: overlapping runs never share
     folder = f"{root}/{run_dir}"  # a fresh folder, published only once complete
     work = _work_dir(config, run_dir.rsplit("/", 1)[1])
@@ -99,6 +100,7 @@ def _run(
     try:
         result = resolve(
             frames, config, run, previous=previous, event_rows=event_rows,
+            golden_overrides=golden_overrides,
             materialize=parquet_checkpoint(f"{work}/stages"),
             # the records table is the pipeline's records checkpoint: written once, in place
             store_records=None if preview else _store_at(f"{folder}/records"),

@@ -81,6 +81,7 @@ def render_report(metrics: Mapping[str, Any]) -> str:
         ("Pruned groups (largest splits)", _pruned_table),
         ("Quarantine by reason", lambda m: _count_chart(m, "quarantined_by_reason")),
         ("Records by source", lambda m: _count_chart(m, "records_by_source")),
+        ("Golden fields: what decided each value", _golden_table),
     ]
     body = "".join(f"<section><h2>{_esc(t)}</h2>{draw(metrics)}</section>" for t, draw in sections)
     run_id = metrics.get("run_id")
@@ -373,6 +374,25 @@ def _hub_table(metrics: Mapping[str, Any]) -> str:
 
     no_hubs = "No hubs: no identifier value was shared by too many records."
     return _present(_records(metrics.get("top_hubs")), no_hubs, draw)
+
+
+def _golden_table(metrics: Mapping[str, Any]) -> str:
+    """Per golden field, how many profiles each policy decided (``golden_decided_by``)."""
+    decided = metrics.get("golden_decided_by")
+    fields = sorted(decided.items()) if isinstance(decided, Mapping) else None
+
+    def draw(items: list[tuple[str, Any]]) -> str:
+        rows = []
+        for field, policies in items:
+            counts = _counts(policies) or []
+            ranked = sorted(counts, key=lambda kv: (-kv[1], kv[0]))
+            text = ", ".join(f"{policy} {_fmt(n)}" for policy, n in ranked)
+            rows.append([_esc(field), _esc(_fmt(sum(n for _, n in counts))), _esc(text)])
+        note = _para("note", "Profiles per field and deciding policy; the rows behind them "
+                             "are in profile_field_provenance.")  # fmt: skip
+        return note + _table(["Field", "Profiles with a value", "Decided by"], rows, {1})
+
+    return _present(fields, "No golden fields recorded: no profile has a value.", draw)
 
 
 def _cut_reasons(value: object) -> str:

@@ -48,6 +48,14 @@ def format_summary(metrics: dict[str, Any]) -> str:
         f"  profiles out      {m['profiles']:>10,}  (multi-record {m['multi_record_profiles']:,},"
         f" largest {m['largest_profile']:,})",
     ]
+    if m.get("golden_decided_by"):
+        lines.append("  golden fields     decided by (see profile_field_provenance)")
+        for field, policies in m["golden_decided_by"].items():
+            ranked = sorted(policies.items(), key=lambda kv: (-kv[1], kv[0]))
+            lines.append(f"    {field:<14} " + ", ".join(f"{p} {n:,}" for p, n in ranked))
+    if m.get("golden_overrides"):
+        steward = ", ".join(f"{k} {v:,}" for k, v in m["golden_overrides"].items())
+        lines.append(f"  steward values    {steward}")
     if "run_dir" in m:
         lines.append(f"  published         {m['run_dir']} (report.html in it)")
     if "stage_seconds" in m:

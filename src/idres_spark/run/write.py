@@ -114,7 +114,9 @@ def run_metrics(spark: SparkSession, root: str, run: RunContext) -> dict[str, An
     hubs = spark.read.parquet(f"{root}/diagnostics/hubs")
     pruned = spark.read.parquet(f"{root}/diagnostics/pruned_groups")
     no_merge = spark.read.parquet(f"{root}/diagnostics/transformation_no_merge")
+    provenance = spark.read.parquet(f"{root}/profile_field_provenance")
     grouped = {
+        "golden": (provenance, F.concat_ws("/", "field", "policy")),
         "by_source": (record_map, F.col(C.SOURCE)),
         "changed": (records.where(F.col(C.LAST_RUN_ID) == run.run_id), F.lit(None)),
         "quarantined": (quarantine, F.col(C.REASON_QUARANTINE)),
@@ -124,6 +126,9 @@ def run_metrics(spark: SparkSession, root: str, run: RunContext) -> dict[str, An
         "pruned": (pruned, F.lit(None)),
         "no_merge": (no_merge, F.col(C.REASON)),
     }
+    steward_status = f"{root}/diagnostics/golden_override_status"
+    if FileSystem(spark, root).exists(steward_status):
+        grouped["steward"] = (spark.read.parquet(steward_status), F.col("status"))
     counts: dict[str, dict[Any, int]] = {name: {} for name in grouped}
     parts = [
         frame.groupBy(F.lit(name).alias("figure"), key.cast("string").alias("key")).count()
@@ -167,4 +172,16 @@ def run_metrics(spark: SparkSession, root: str, run: RunContext) -> dict[str, An
         "pruned_groups": sum(counts["pruned"].values()),
         "top_pruned_groups": [row.asDict(recursive=True) for row in top_pruned],
         "transformation_no_merge": dict(sorted(counts["no_merge"].items())),
+        # golden field -> the policy that decided its value -> profiles (provenance)
+        "golden_decided_by": _by_field(counts["golden"]),
+        **({"golden_overrides": dict(sorted(counts["steward"].items()))}
+           if "steward" in counts else {}),
     }
+
+
+def _by_field(counts: dict[str, int]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for key, count in sorted(counts.items()):
+        field, _, policy = key.partition("/")
+        out.setdefault(field, {})[policy] = count
+    return out

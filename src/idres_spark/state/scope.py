@@ -32,6 +32,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from idres_spark import columns as C
+from idres_spark.golden_config import STEWARD_POLICY
 from idres_spark.state.store import PreviousState
 
 # batches up to this many new or changed records take the affected-set path, whose key sets
@@ -48,6 +49,7 @@ class Scope:
     previous_profiles: DataFrame | None  # earlier profiles those records belonged to
     carried_map: DataFrame | None = None  # earlier record_map rows kept as they are
     carried_profiles: DataFrame | None = None  # earlier profiles kept as they are
+    carried_provenance: DataFrame | None = None  # and their earlier provenance rows
     touched_profiles: int | None = None  # earlier profiles recomputed (None: all of them)
 
     @property
@@ -81,11 +83,12 @@ def affected(
     )
     touched_ids = new_ids.unionByName(ends).distinct()
     earlier = previous.record_map
-    touched = materialize(
-        earlier.join(F.broadcast(touched_ids), C.RECORD_ID, "left_semi")
-        .select(C.PROFILE_ID)
-        .distinct()
-    )
+    touched = earlier.join(F.broadcast(touched_ids), C.RECORD_ID, "left_semi").select(C.PROFILE_ID)
+    if previous.provenance is not None:  # a steward value may have been withdrawn since
+        touched = touched.unionByName(
+            previous.provenance.where(F.col("policy") == STEWARD_POLICY).select(C.PROFILE_ID)
+        )
+    touched = materialize(touched.distinct())
     scope_map = materialize(filtered(earlier, touched, C.PROFILE_ID, "left_semi"))
     affected_ids = scope_map.select(C.RECORD_ID).unionByName(new_ids).distinct()
     return Scope(
@@ -94,6 +97,11 @@ def affected(
         previous_profiles=filtered(previous.profiles, touched, C.PROFILE_ID, "left_semi"),
         carried_map=filtered(earlier, touched, C.PROFILE_ID, "left_anti"),
         carried_profiles=filtered(previous.profiles, touched, C.PROFILE_ID, "left_anti"),
+        carried_provenance=(
+            filtered(previous.provenance, touched, C.PROFILE_ID, "left_anti")
+            if previous.provenance is not None
+            else None
+        ),
         touched_profiles=touched.count(),
     )
 

@@ -28,6 +28,8 @@ from idres_spark.errors import InputError, UsageError
 from idres_spark.profiles.merge_log import read_merge_log
 from idres_spark.state.storage import FileSystem
 
+PROVENANCE = "profile_field_provenance"
+
 PUBLISHED = "_published"
 RUNS = "runs"
 WORK = "_work"  # each attempt's intermediate data, <output>/_work/<attempt>/, while it runs
@@ -54,6 +56,7 @@ class PreviousState:
     profiles: DataFrame
     merge_log: DataFrame
     folder: str | None = None  # the run folder the tables are read from
+    provenance: DataFrame | None = None  # None: a state written before the table existed
 
 
 def published_runs(spark: SparkSession, root: str) -> list[PublishedRun]:
@@ -229,4 +232,9 @@ def read_previous(spark: SparkSession, root: str) -> PreviousState | None:
         profiles=spark.read.parquet(f"{base}/profiles"),
         merge_log=read_merge_log(spark, f"{base}/merge_log"),
         folder=base,
+        provenance=(
+            spark.read.parquet(f"{base}/{PROVENANCE}")
+            if FileSystem(spark, root).exists(f"{base}/{PROVENANCE}")
+            else None
+        ),
     )
