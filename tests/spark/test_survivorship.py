@@ -9,7 +9,9 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from idres_spark import columns as C
+from idres_spark.config import NormalizationConfig
 from idres_spark.golden_config import GoldenConfig
+from idres_spark.ingest.normalize import normalize_records
 from idres_spark.profiles.survivorship import MERGED_AWAY, Survivorship
 
 D1, D2, D3 = dt.datetime(2025, 1, 1), dt.datetime(2025, 2, 1), dt.datetime(2025, 3, 1)
@@ -30,7 +32,7 @@ def survive(make_records):
         profiles = aggregated.select(
             C.PROFILE_ID, *[col.alias(name) for name, col in surv.columns().items()]
         )
-        provenance = surv.provenance(prepared, aggregated)
+        provenance = surv.provenance(aggregated)
         return profiles, provenance
 
     def first(rows, **kwargs):
@@ -285,3 +287,29 @@ def test_the_worked_example_of_the_docs(survive):
     assert (why[C.FIRST_NAME]["policy"], why[C.FIRST_NAME]["candidates"]) == (
         "source_priority", 3)  # fmt: skip
     assert profile["primary_user_id"] is None and "user_id" not in why
+
+
+def test_junk_values_never_win_after_normalization(spark):
+    """Junk is made null by normalization, so it is never a candidate: the newest record's
+    ``n/a`` name, ``test@test.com`` email and ``unknown`` tier lose to real, older values."""
+    raw = spark.createDataFrame(
+        [("web:1", "web", "1", D3, "test@test.com", None, "0000000000", None, None, None, "n/a",
+          "N/A", {"tier": "unknown"}),
+         ("web:2", "web", "2", D1, "ann@x.com", None, "+14155552671", None, None, None, "Ann",
+          "Lee", {"tier": "gold"})],
+        "record_id string, source string, source_record_id string, event_ts timestamp, "
+        "email string, email_status string, phone string, user_id string, device_id string, "
+        "ip string, first_name string, last_name string, custom map<string,string>",
+    )  # fmt: skip
+    members = normalize_records(raw, NormalizationConfig()).withColumn(C.PROFILE_ID, F.lit("P1"))
+    surv = Survivorship(GoldenConfig(), ["tier"])
+    golden = surv.columns()
+    row = (
+        surv.prepare(members.withColumn(MERGED_AWAY, F.lit(None).cast("boolean")))
+        .groupBy(C.PROFILE_ID)
+        .agg(*surv.aggregates())
+        .select(*[col.alias(name) for name, col in golden.items()])
+        .first()
+    )
+    assert (row["primary_email"], row["primary_phone"]) == ("ann@x.com", "+14155552671")
+    assert (row[C.FIRST_NAME], row[C.LAST_NAME], row["tier"]) == ("ann", "lee", "gold")

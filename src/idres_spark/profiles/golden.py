@@ -56,7 +56,7 @@ def build_outputs(
         *[golden.get(c, F.col(c)).alias(c) for c in PROFILE_COLUMNS],
         *[golden[c].alias(c) for c in survivorship.custom_columns],
     )
-    provenance = survivorship.provenance(prepared, aggregated)
+    provenance = survivorship.provenance(aggregated)
     return profiles, _record_map(members, edges, run, previous_map), provenance
 
 

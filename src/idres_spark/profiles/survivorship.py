@@ -87,9 +87,11 @@ class Survivorship:
         return F.when(F.trim(value) != "", value)  # empty values are no candidates
 
     def prepare(self, members: DataFrame) -> DataFrame:
-        """Members with each unit's value (``_v_<unit>``: a string, a struct for a group) and
-        the per-record figures the chains need."""
-        out = members.select(
+        """Members, partitioned by profile, with each unit's value (``_v_``: a string, a struct
+        for a group), its winner over the profile (``_w_``) and the policy at which this
+        record's value fell behind (``_at_``, :meth:`_beaten_at`). Every window and the
+        caller's ``groupBy(profile_id)`` share the one shuffle by profile id."""
+        out = members.repartition(C.PROFILE_ID).select(
             "*",
             *[
                 (
@@ -102,7 +104,8 @@ class Survivorship:
         )
         if any(p.name == "most_complete" for u in self.units for p in u.chain):
             filled = [F.col(f).isNotNull().cast("int") for f in _FILLED]
-            out = out.withColumn(_COMPLETE, sum(filled, F.size(C.CUSTOM)))  # type: ignore[arg-type]
+            custom = F.greatest(F.coalesce(F.size(C.CUSTOM), F.lit(0)), F.lit(0))  # null: -1
+            out = out.withColumn(_COMPLETE, sum(filled, custom))
         for unit in self.units:
             for by in sorted({p.by for p in unit.chain if p.name == "most_frequent"}):
                 same = Window.partitionBy(C.PROFILE_ID, self._frequency_value(unit))
@@ -112,7 +115,21 @@ class Survivorship:
                     else F.size(F.collect_set(C.SOURCE).over(same))
                 )
                 out = out.withColumn(unit.column(f"freq_{by}"), count)
-        return out
+        profile = Window.partitionBy(C.PROFILE_ID)
+        out = out.select(
+            "*", *[F.min(self._candidate(u)).over(profile).alias(u.column("w")) for u in self.units]
+        )
+        return out.select("*", *[self._beaten_at(u).alias(u.column("at")) for u in self.units])
+
+    def _candidate(self, unit: Unit) -> Column:
+        """The record as a candidate of ``unit`` (null without a value): its keys, then its
+        record id, so the smallest candidate is the winner."""
+        keys = [k.alias(f"k{i}") for i, k in enumerate(self._keys(unit))]
+        candidate = F.struct(
+            *keys, F.col(C.RECORD_ID).alias("id"), F.col(unit.column("v")).alias("value"),
+            C.SOURCE, C.SOURCE_RECORD_ID, C.EVENT_TS,
+        )  # fmt: skip
+        return F.when(self._present(unit), candidate)
 
     def _present(self, unit: Unit) -> Column:
         value = F.col(unit.column("v"))
@@ -161,19 +178,16 @@ class Survivorship:
 
     def aggregates(self) -> list[Column]:
         """Aggregate columns of a ``groupBy(profile_id)`` over prepared members: per unit the
-        winning candidate (``_w_``), the candidates (``_n_``) and distinct values (``_d_``)."""
+        winner (``_w_``), the candidates (``_n_``), the distinct values (``_d_``) and the
+        last policy a rival value fell behind at (``_at_``)."""
         out = []
         for unit in self.units:
             present, value = self._present(unit), F.col(unit.column("v"))
-            keys = [k.alias(f"k{i}") for i, k in enumerate(self._keys(unit))]
-            candidate = F.struct(
-                *keys, F.col(C.RECORD_ID).alias("id"), value.alias("value"), C.SOURCE,
-                C.SOURCE_RECORD_ID, C.EVENT_TS,
-            )  # fmt: skip
             out += [
-                F.min(F.when(present, candidate)).alias(unit.column("w")),
+                F.min(unit.column("w")).alias(unit.column("w")),  # one value per profile
                 F.count(F.when(present, F.lit(1))).alias(unit.column("n")),
                 F.size(F.collect_set(F.when(present, value))).alias(unit.column("d")),
+                F.max(unit.column("at")).alias(unit.column("at")),
             ]
         return out
 
@@ -186,14 +200,8 @@ class Survivorship:
                 out[BUILTIN_GOLDEN.get(field, field)] = won[field] if unit.grouped else won
         return out
 
-    def provenance(self, prepared: DataFrame, aggregated: DataFrame) -> DataFrame:
+    def provenance(self, aggregated: DataFrame) -> DataFrame:
         """One row per profile and golden field with a value: :data:`PROVENANCE_COLUMNS`."""
-        winners = aggregated.select(C.PROFILE_ID, *[u.column("w") for u in self.units])
-        decided = (
-            prepared.join(winners, C.PROFILE_ID)
-            .groupBy(C.PROFILE_ID)
-            .agg(*[F.max(self._beaten_at(u)).alias(u.column("at")) for u in self.units])
-        )
         rows = []
         for unit in self.units:
             won = F.col(unit.column("w"))
@@ -221,8 +229,7 @@ class Survivorship:
                 )
         none = F.lit(None).cast("string")
         return (
-            aggregated.join(decided, C.PROFILE_ID)
-            .select(C.PROFILE_ID, F.explode(F.array(*rows)).alias("p"))
+            aggregated.select(C.PROFILE_ID, F.explode(F.array(*rows)).alias("p"))
             .where(F.col("p.value").isNotNull())
             .select(
                 C.PROFILE_ID,

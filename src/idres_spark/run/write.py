@@ -174,8 +174,11 @@ def run_metrics(spark: SparkSession, root: str, run: RunContext) -> dict[str, An
         "transformation_no_merge": dict(sorted(counts["no_merge"].items())),
         # golden field -> the policy that decided its value -> profiles (provenance)
         "golden_decided_by": _by_field(counts["golden"]),
-        **({"golden_overrides": dict(sorted(counts["steward"].items()))}
-           if "steward" in counts else {}),
+        **(
+            {"golden_overrides": dict(sorted(counts["steward"].items()))}
+            if "steward" in counts
+            else {}
+        ),
     }
 
 
