@@ -155,8 +155,8 @@ class Survivorship:
             return F.coalesce(seconds, F.lit(_NO_TIME))
         if name == "source_priority":
             order = policy.sources or self.source_priority
-            place = F.array_position(F.array(*[F.lit(s) for s in order]), F.col(C.SOURCE))
-            return F.when(place > 0, place).otherwise(F.lit(len(order) + 1))
+            places = F.create_map(*[F.lit(x) for i, s in enumerate(order) for x in (s, i + 1)])
+            return F.coalesce(F.element_at(places, F.col(C.SOURCE)), F.lit(len(order) + 1))
         if name == "most_frequent":
             return -F.col(unit.column(f"freq_{policy.by}"))
         if name == "most_complete":
