@@ -13,7 +13,9 @@ from idres_spark.config import parse_config
 from idres_spark.run.job import run_job
 from idres_spark.state import store
 
-pytestmark = pytest.mark.e2e
+# `once`: three whole runs; the survivorship and steward expressions it relies on are tested
+# on both PySpark lines (tests/spark/test_survivorship.py, test_steward.py, the demo runs)
+pytestmark = [pytest.mark.e2e, pytest.mark.once]
 DAY = dt.date(2025, 7, 1)
 
 

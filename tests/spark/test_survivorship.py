@@ -29,6 +29,8 @@ def survive(make_records):
         surv = Survivorship(GoldenConfig.model_validate(golden or {}), list(custom))
         prepared = surv.prepare(members)
         aggregated = prepared.groupBy(C.PROFILE_ID).agg(*surv.aggregates())
+        if not partitions:  # computed once for the two reads below
+            aggregated = aggregated.localCheckpoint()
         profiles = aggregated.select(
             C.PROFILE_ID, *[col.alias(name) for name, col in surv.columns().items()]
         )
@@ -51,12 +53,16 @@ def _members(make_records, rows):
     rows = [dict(r) for r in rows]
     profile_of = {r["record_id"]: r.pop("profile_id", "P1") for r in rows}
     merged = {r["record_id"] for r in rows if r.pop("merged_away", False)}
-    records = make_records(rows)
-    ids = records.sparkSession.createDataFrame(
-        [(rid, pid, rid in merged or None) for rid, pid in profile_of.items()],
-        f"{C.RECORD_ID} string, {C.PROFILE_ID} string, {MERGED_AWAY} boolean",
+
+    def lookup(mapping):  # a literal map: no second frame, no join
+        return F.element_at(F.create_map(*[F.lit(x) for kv in mapping.items() for x in kv]),
+                            F.col(C.RECORD_ID))  # fmt: skip
+
+    return make_records(rows).select(
+        "*",
+        lookup(profile_of).alias(C.PROFILE_ID),
+        lookup({rid: rid in merged for rid in profile_of}).alias(MERGED_AWAY),
     )
-    return records.join(ids, C.RECORD_ID)
 
 
 def test_most_recent_is_the_default_and_nulls_never_win(survive):
