@@ -32,7 +32,7 @@ from pydantic_core import PydanticCustomError
 
 from idres_spark.columns import RULE_FIELDS
 from idres_spark.errors import ConfigError
-from idres_spark.golden_config import PROFILE_COLUMNS, GoldenConfig
+from idres_spark.golden_config import PROFILE_COLUMNS, GoldenConfig, check_location
 
 MAX_CONJUNCTIONS = 62  # blocking keys are tracked as bits of one 64-bit mask per pair
 # `within` spans at most 10,000 years: more than any two Spark timestamps (years 1 to 9999)
@@ -77,12 +77,7 @@ class SourceConfig(_Model):
 
     @model_validator(mode="after")
     def _location(self) -> SourceConfig:
-        if self.format == "table" and not self.table:
-            raise ValueError("format 'table' needs `table: catalog.db.name`")
-        if self.format != "table" and not self.path:
-            raise ValueError(f"format '{self.format}' needs `path:` (a file or directory)")
-        if self.path and self.table:
-            raise ValueError("give either `path` or `table`, not both")
+        check_location(self.format, self.path, self.table)
         clash = set(self.custom) & set(RULE_FIELDS)
         if clash:
             raise ValueError(f"custom field names {sorted(clash)} clash with built-in fields")

@@ -112,13 +112,18 @@ class TableInput(_Model):
 
     @model_validator(mode="after")
     def _location(self) -> TableInput:
-        if self.format == "table" and not self.table:
-            raise ValueError("format 'table' needs `table: catalog.db.name`")
-        if self.format != "table" and not self.path:
-            raise ValueError(f"format '{self.format}' needs `path:` (a file or directory)")
-        if self.path and self.table:
-            raise ValueError("give either `path` or `table`, not both")
+        check_location(self.format, self.path, self.table)
         return self
+
+
+def check_location(fmt: str, path: str | None, table: str | None) -> None:
+    """An input is a file/folder (``path``) or, with format ``table``, a catalog table."""
+    if fmt == "table" and not table:
+        raise ValueError("format 'table' needs `table: catalog.db.name`")
+    if fmt != "table" and not path:
+        raise ValueError(f"format '{fmt}' needs `path:` (a file or directory)")
+    if path and table:
+        raise ValueError("give either `path` or `table`, not both")
 
 
 class GoldenConfig(_Model):

@@ -23,7 +23,9 @@ from idres_spark.run_context import RunContext
 from idres_spark.state import history
 from idres_spark.state.store import PreviousState, PublishedRun
 
-pytestmark = pytest.mark.e2e
+# `once`: the longest e2e test (about 130 s); it compares two paths of the same engine, and
+# every expression they use is tested on both PySpark lines by the other tests
+pytestmark = [pytest.mark.e2e, pytest.mark.once]
 DAY = dt.date(2025, 7, 1)
 COLUMNS = ("id", "email", "phone", "uid", "first", "last", "ts")
 CONFIG = parse_config({
