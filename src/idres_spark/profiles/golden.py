@@ -54,7 +54,7 @@ def build_outputs(
     golden = survivorship.columns()
     profiles = aggregated.select(
         *[golden.get(c, F.col(c)).alias(c) for c in PROFILE_COLUMNS],
-        *[golden[c].alias(c) for c in survivorship.custom_columns],
+        *[golden[c].alias(c) for c in survivorship.custom],
     )
     provenance = survivorship.provenance(aggregated)
     return profiles, _record_map(members, edges, run, previous_map), provenance

@@ -16,12 +16,12 @@ the status table never repeats them.
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from idres_spark import columns as C
 from idres_spark.golden_config import BUILTIN_GOLDEN, STEWARD_POLICY
-from idres_spark.profiles.survivorship import PROVENANCE_COLUMNS, Survivorship
+from idres_spark.profiles.survivorship import PROVENANCE_COLUMNS, Survivorship, literal_map
 
 STATUS_COLUMNS = (
     "override_id", "field", "anchor_profile_id", "anchor_record", C.PROFILE_ID, "status",
@@ -50,7 +50,7 @@ def apply(
         "field", F.col("profile_id").alias("anchor_profile_id"),
         F.col("record").alias("anchor_record"), "reason", "created_by",
         F.expr("try_to_timestamp(created_at)").alias("created_at"),
-        F.element_at(_lit_map(by_name), F.col("field")).alias(_COLUMN),
+        F.element_at(literal_map(by_name), F.col("field")).alias(_COLUMN),
         F.when(F.col("field").isin(C.EMAIL, "primary_email"), F.lower(F.trim("value")))
         .otherwise(F.trim("value")).alias("value"),
     )  # fmt: skip
@@ -77,37 +77,38 @@ def apply(
     return profiles, provenance, status
 
 
-def _lit_map(mapping: dict[str, str]) -> Column:
-    return F.create_map(*[F.lit(x) for kv in sorted(mapping.items()) for x in kv])
-
-
 def _targets(
     rows: DataFrame, profiles: DataFrame, record_map: DataFrame, merge_log: DataFrame
 ) -> DataFrame:
-    """Valid rows with the profile each applies to (null: none now) and ``_followed``, the
-    profile ids passed through on the way."""
+    """Valid rows with the profile each applies to (null: none now): the record's profile, else
+    the anchor profile if it is current, else the current profile its retirements lead to."""
     held = record_map.select(
         F.col(C.RECORD_ID).alias("anchor_record"), F.col(C.PROFILE_ID).alias("_held_by")
     )
     rows = rows.join(F.broadcast(held.join(rows.select("anchor_record"), "anchor_record",
                                            "left_semi")), "anchor_record", "left")  # fmt: skip
-    current = profiles.select(F.col(C.PROFILE_ID).alias("anchor_profile_id")).join(
-        F.broadcast(rows.select("anchor_profile_id").distinct()), "anchor_profile_id", "left_semi"
+    anchors = {r[0] for r in rows.select("anchor_profile_id").distinct().collect() if r[0]}
+    moved = _follow(merge_log, anchors)  # a current profile was never retired: not in it
+    follow = literal_map(moved) if moved else F.create_map().cast("map<string,string>")
+    rows = rows.withColumn("_moved", F.element_at(follow, F.col("anchor_profile_id")))
+    wanted = rows.select(F.col("anchor_profile_id").alias("_id")).unionByName(
+        rows.select(F.col("_moved").alias("_id"))
     )
-    current_ids = {r[0] for r in current.collect()}
-    wanted = {r[0] for r in rows.select("anchor_profile_id").distinct().collect() if r[0]}
-    moved = _follow(merge_log, wanted - current_ids)
-    if moved:  # where each retired id went, if that profile exists now
-        landed = {r[0] for r in profiles.select(C.PROFILE_ID).where(
-            F.col(C.PROFILE_ID).isin(sorted(set(moved.values())))).collect()}  # fmt: skip
-        moved = {k: v for k, v in moved.items() if v in landed}
-    follow = _lit_map(moved) if moved else F.create_map().cast("map<string,string>")
+    current = (  # the wanted ids that are profiles now: a small set, filtered map-side
+        profiles.select(F.col(C.PROFILE_ID).alias("_id"))
+        .join(F.broadcast(wanted.distinct()), "_id", "left_semi")
+        .withColumn("_current", F.lit(True))
+    )
+    for column in ("anchor_profile_id", "_moved"):
+        rows = rows.join(
+            F.broadcast(current.withColumnRenamed("_current", f"{column}_current")),
+            F.col(column) == F.col("_id"), "left",
+        ).drop("_id")  # fmt: skip
     profile = F.coalesce(
         "_held_by",
-        F.when(F.col("anchor_profile_id").isin(sorted(current_ids) or [""]),
-               F.col("anchor_profile_id")),
-        F.element_at(follow, F.col("anchor_profile_id")),
-    )  # fmt: skip
+        F.when(F.col("anchor_profile_id_current"), F.col("anchor_profile_id")),
+        F.when(F.col("_moved_current"), F.col("_moved")),
+    )
     return rows.withColumn(C.PROFILE_ID, profile)
 
 
@@ -157,7 +158,7 @@ def _explained(
     groups = {f: u.name for u in survivorship.units if u.grouped for f in u.fields}
     keyed = applied.select(
         C.PROFILE_ID,
-        F.element_at(_lit_map(field_of), F.col(_COLUMN)).alias("field"),
+        F.element_at(literal_map(field_of), F.col(_COLUMN)).alias("field"),
         F.col("value").alias("_steward_value"),
         "override_id", F.col("reason").alias("override_reason"),
         F.col("created_by").alias("override_created_by"),
@@ -166,7 +167,7 @@ def _explained(
                            [C.PROFILE_ID, "field"], "left_anti")  # fmt: skip
     before = provenance.select(C.PROFILE_ID, "field", "candidates", "distinct_values")
     none = F.lit(None)
-    group = F.element_at(_lit_map(groups), F.col("field")) if groups else none
+    group = F.element_at(literal_map(groups), F.col("field")) if groups else none
     steward = keyed.join(before, [C.PROFILE_ID, "field"], "left").select(
         C.PROFILE_ID, "field", group.cast("string").alias("field_group"),
         F.col("_steward_value").alias("value"), none.cast("string").alias(C.RECORD_ID),

@@ -44,6 +44,11 @@ _COMPLETE = "_complete"
 _FILLED = (C.EMAIL, C.PHONE, C.USER_ID, C.DEVICE_ID, C.IP, C.FIRST_NAME, C.LAST_NAME)
 
 
+def literal_map(mapping: dict[str, object]) -> Column:
+    """A literal ``map`` column of ``mapping`` (keys in sorted order: the same plan each run)."""
+    return F.create_map(*[F.lit(x) for kv in sorted(mapping.items()) for x in kv])
+
+
 @dataclass(frozen=True)
 class Unit:
     name: str  # a field, or a group's name
@@ -70,10 +75,6 @@ class Survivorship:
             Unit(name, fields, tuple(golden.chain_of(name)))
             for name, fields in golden.units(self.custom)
         ]
-
-    @property
-    def custom_columns(self) -> list[str]:
-        return list(self.custom)
 
     @property
     def fields(self) -> list[str]:
@@ -155,7 +156,7 @@ class Survivorship:
             return F.coalesce(seconds, F.lit(_NO_TIME))
         if name == "source_priority":
             order = policy.sources or self.source_priority
-            places = F.create_map(*[F.lit(x) for i, s in enumerate(order) for x in (s, i + 1)])
+            places = literal_map({source: i + 1 for i, source in enumerate(order)})
             return F.coalesce(F.element_at(places, F.col(C.SOURCE)), F.lit(len(order) + 1))
         if name == "most_frequent":
             return -F.col(unit.column(f"freq_{policy.by}"))
@@ -166,10 +167,7 @@ class Survivorship:
             parts = [value[f] for f in unit.fields] if unit.grouped else [value]
             return -sum((F.coalesce(F.length(p), F.lit(0)) for p in parts), F.lit(0))
         if name == "valid_first":
-            status = F.element_at(
-                F.create_map(*[F.lit(x) for kv in _REACHABILITY.items() for x in kv]),
-                F.col(C.EMAIL_STATUS),
-            )
+            status = F.element_at(literal_map(_REACHABILITY), F.col(C.EMAIL_STATUS))
             demoted = F.when(F.col(MERGED_AWAY), F.lit(10)).otherwise(F.lit(0))
             return F.coalesce(status, F.lit(2)) + demoted
         raise AssertionError(name)  # the config admits no other policy
