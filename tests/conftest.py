@@ -40,18 +40,6 @@ def jar_files() -> list[str]:
     return sorted(glob.glob(os.path.join(folder, "*.jar"))) if folder else []
 
 
-def jar_conf(jars: list[str]) -> dict[str, str]:
-    conf = {}
-    if jars:
-        conf["spark.jars"] = ",".join(jars)
-        conf["spark.driver.extraClassPath"] = os.pathsep.join(jars)
-    if any(os.path.basename(jar).startswith("delta-spark") for jar in jars):
-        # Delta refuses to write unless its extension and catalog are set when the session starts
-        conf["spark.sql.extensions"] = "io.delta.sql.DeltaSparkSessionExtensions"
-        conf["spark.sql.catalog.spark_catalog"] = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
-    return conf
-
-
 def pinned_groups(spark_version: str) -> tuple[str, set[str]]:
     """``build/jars/spark-X.Y`` for this Spark and the groupIds its pom pins."""
     line = "spark-" + ".".join(spark_version.split(".")[:2])
@@ -75,7 +63,7 @@ def class_loads(spark, name: str) -> bool:
 
 @pytest.fixture(scope="session")
 def spark():
-    from idres_spark.session import build_local_session
+    from idres_spark.session import build_local_session, jar_settings
 
     checkpoint_dir = tempfile.mkdtemp(prefix="idres-test-ckpt-")
     session = build_local_session(
@@ -87,7 +75,9 @@ def spark():
             "spark.sql.adaptive.enabled": "false",
             "spark.rdd.compress": "false",
             "spark.sql.codegen.wholeStage": "false",
-            **jar_conf(jar_files()),
+            # managed tables of the publishing tests go to a temporary folder, not ./
+            "spark.sql.warehouse.dir": tempfile.mkdtemp(prefix="idres-test-warehouse-"),
+            **jar_settings(jar_files()),
         },
         checkpoint_dir=checkpoint_dir,
     )

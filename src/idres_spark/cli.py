@@ -1,7 +1,8 @@
-"""The imperative shell: ``idres-spark run | validate | demo``.
+"""The imperative shell: ``idres-spark run | publish | merge-log | validate | demo``.
 
 Reads sources, resolves, writes; prints project errors as one message without a traceback and
-exits non-zero (config 2, input 3, graph 4, environment 5, anything unexpected 1).
+exits non-zero (config 2, input 3, graph 4, environment 5, storage 6, publish 7, anything
+unexpected 1).
 """
 
 from __future__ import annotations
@@ -98,6 +99,14 @@ def _parser() -> argparse.ArgumentParser:
         help="replace an earlier export in --output (never any other folder)",
     )  # fmt: skip
     export.set_defaults(handler=_cmd_merge_log)
+    publish = sub.add_parser(
+        "publish",
+        help="make the current published run current in the tables of output.format again "
+        "(after a failed table or catalog step; writes only what is missing)",
+    )
+    publish.add_argument("--config", required=True, help="YAML config file")
+    publish.add_argument("--output", default=None, help="override output.path")
+    publish.set_defaults(handler=_cmd_publish)
     validate = sub.add_parser("validate", help="check the config and each source's columns")
     validate.add_argument("--config", required=True)
     validate.set_defaults(handler=_cmd_validate)
@@ -162,6 +171,25 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 0
     if not _same_terminal():  # the job logged the same summary to stderr
         print(format_summary(metrics))
+    return 0
+
+
+def _cmd_publish(args: argparse.Namespace) -> int:
+    from idres_spark.publish.tables import check_engine, publish_tables, targets
+    from idres_spark.session import get_session
+
+    config = load_runnable_config(args.config, args.output)
+    if not targets(config.output):
+        print(
+            "nothing to publish: output.format is parquet without output.schema, so readers "
+            "follow the run pointer (docs/outputs.md)"
+        )
+        return 0
+    spark = get_session("idres-spark-publish")
+    check_engine(spark, config.output)
+    outcome = publish_tables(spark, config.output)
+    for name, what in outcome.items():
+        print(f"  {name:<26} {what}")
     return 0
 
 

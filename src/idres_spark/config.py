@@ -316,12 +316,39 @@ class GraphConfig(_Model):
     driver_max_edges: int = Field(1_000_000, ge=0)
 
 
+_IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
 class OutputConfig(_Model):
+    """Where the state lives (``path``) and where users query the tables (docs/outputs.md)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
     path: str = "out/"
     mode: Literal["overwrite", "incremental"] = "overwrite"
     keep_runs: int = Field(3, ge=1)  # published run folders kept; older ones are deleted
     # run, work and preview folders readable by the job's user only (they hold personal data)
     private: bool = True
+    # the published tables: the run folders' Parquet (with `schema`: views over them), or
+    # Delta / Iceberg tables replaced by one commit per table and run (publish/tables.py)
+    format: Literal["parquet", "delta", "iceberg"] = "parquet"
+    catalog: str | None = Field(None, pattern=_IDENTIFIER)
+    schema_name: str | None = Field(None, alias="schema", pattern=_IDENTIFIER)
+    table_prefix: str = Field("", pattern=r"^[A-Za-z0-9_]*$")
+    history_days: int = Field(30, ge=1)  # table history kept readable (Delta log, Iceberg tags)
+
+    @model_validator(mode="after")
+    def _names(self) -> OutputConfig:
+        if self.catalog and not self.schema_name:
+            raise ValueError("`catalog` needs `schema` (tables are <catalog>.<schema>.<name>)")
+        if self.format == "iceberg" and not self.schema_name:
+            raise ValueError(
+                "format 'iceberg' needs `schema` (and usually `catalog`): Iceberg tables live "
+                "in a catalog; configure one in Spark (spark.sql.catalog.<name>) and name it"
+            )
+        if self.table_prefix and not self.schema_name and self.format == "parquet":
+            raise ValueError("`table_prefix` names published tables: it needs `schema`")
+        return self
 
 
 class Config(_Model):

@@ -61,3 +61,13 @@ class RuntimeEnvironmentError(IdresError):
 
     code = "environment"
     exit_code = 5
+
+
+class PublishError(IdresError):
+    """A published run's tables could not be made current (a catalog or table step failed,
+    a table belongs to something else, or it already holds a newer run). The run's state is
+    published; the tables keep what they held. The message says what to fix before
+    ``idres-spark publish``."""
+
+    code = "publish_failed"
+    exit_code = 7

@@ -345,3 +345,38 @@ def test_a_field_mapped_outside_the_rules_sources_is_warned_about():
 def test_an_empty_timestamp_format_is_refused():
     err = error_of({"sources": [{**SOURCE, "timestamp_format": ""}]})
     assert err.code == "config_invalid" and "sources[0].timestamp_format" in err.message
+
+
+def test_output_tables_settings_and_their_errors():
+    config = parse_config(
+        config_with(output={"format": "delta", "catalog": "main", "schema": "idres",
+                            "table_prefix": "eu_", "history_days": 7}),
+        origin="my.yaml",
+    )  # fmt: skip
+    assert (config.output.schema_name, config.output.table_prefix) == ("idres", "eu_")
+    # where and how the tables are published is not part of what decides the results
+    assert config.fingerprint() == parse_config(config_with(), origin="my.yaml").fingerprint()
+    iceberg = error_of(config_with(output={"format": "iceberg"}))
+    assert "output" in iceberg.message and "needs `schema`" in iceberg.message
+    catalog = error_of(config_with(output={"catalog": "main"}))
+    assert "`catalog` needs `schema`" in catalog.message
+    prefix = error_of(config_with(output={"table_prefix": "eu_"}))
+    assert "`table_prefix`" in prefix.message
+    bad_name = error_of(config_with(output={"schema": "idres; DROP"}))
+    assert "output.schema" in bad_name.message
+    assert "output.format" in error_of(config_with(output={"format": "hudi"})).message
+
+
+def test_published_table_names():
+    from idres_spark.config import OutputConfig
+    from idres_spark.publish.tables import targets
+
+    assert targets(OutputConfig(path="/s")) == {}
+    views = targets(OutputConfig(path="/s", schema="idres", table_prefix="eu_"))
+    assert views["profiles"].ref == "`idres`.`eu_profiles`"
+    assert views["diagnostics/quarantine"].ref == "`idres`.`eu_quarantine`"
+    assert list(views)[-1] == "profiles"  # published last
+    delta = targets(OutputConfig(path="/s/", format="delta"))
+    assert delta["merge_log"].ref == "delta.`/s/tables/merge_log`"
+    iceberg = targets(OutputConfig(path="/s", format="iceberg", catalog="lake", schema="idres"))
+    assert iceberg["record_map"].ref == "`lake`.`idres`.`record_map`"

@@ -25,6 +25,8 @@ from idres_spark.linking.components import parquet_checkpoint
 from idres_spark.pipeline import ResolutionResult, resolve
 from idres_spark.profiles.ids import PREVIOUS_PROFILE_ID
 from idres_spark.profiles.merge_log import read_merge_log
+from idres_spark.publish.tables import check_engine, publish_tables
+from idres_spark.publish.tables import targets as publish_targets
 from idres_spark.run import failures, write
 from idres_spark.run.summary import format_summary
 from idres_spark.run_context import RunContext
@@ -53,6 +55,8 @@ def run_job(
     spark = spark or get_session(checkpoint_dir=config.graph.checkpoint_dir)
     for warning in check_with_engine(spark, config):  # raises ConfigError (exit 2)
         log.warning("%s", warning)
+    if not preview:
+        check_engine(spark, config.output)  # the format's JAR and catalog, before any work
     try:
         return _run(spark, config, run_date, preview, replace_state)
     except BaseException as exc:
@@ -97,6 +101,7 @@ def _run(
     store.claim(spark, work, run.run_id, private)
     if not preview:
         store.claim(spark, folder, run.run_id, private)
+    published = False
     try:
         result = resolve(
             frames, config, run, previous=previous, event_rows=event_rows,
@@ -111,8 +116,9 @@ def _run(
                 metrics = _write_preview(spark, result, root, run, private)
         else:
             metrics = _write_and_publish(spark, result, config, root, run_dir, run, timer, started)
+            published = True
     except BaseException:  # Ctrl-C too: the folder of an interrupted run goes
-        if not preview:
+        if not preview and not published:
             FileSystem(spark, folder).delete(folder)  # never published: nothing points at it
         raise
     finally:
@@ -123,8 +129,19 @@ def _run(
     if preview:
         metrics["stage_seconds"] = timer.as_dict()
         metrics["wall_seconds"] = round(time.perf_counter() - started, 2)
-    else:  # timings as in metrics.json: up to publishing
-        log.info("%s", format_summary(metrics))
+        return metrics
+    log.info("%s", format_summary(metrics))  # timings as in metrics.json: up to publishing
+    if publish_targets(config.output):
+        with timer.stage("publish tables"):
+            published_run = store.PublishedRun(run.seq, run.run_id, run_dir, config.output.mode)
+            outcome = publish_tables(spark, config.output, published_run)
+        log.info(
+            "tables (%s) now hold run %s: %s in %.1fs", config.output.format, run.run_id,
+            ", ".join(f"{name} {what}" for name, what in outcome.items()),
+            timer.as_dict().get("publish tables", 0.0),
+        )  # fmt: skip
+    removed = store.apply_retention(spark, root, config.output.keep_runs)
+    log.info("removed %d old run folders", len(removed))
     return metrics
 
 
@@ -162,8 +179,7 @@ def _write_and_publish(
     metrics["wall_seconds"] = round(time.perf_counter() - started, 2)  # up to publishing
     write.write_metrics(spark, folder, metrics)
     store.publish(spark, root, run.seq, run.run_id, run_dir, config.output.mode)
-    removed = store.apply_retention(spark, root, config.output.keep_runs)
-    log.info("published %s; removed %d old run folders", run_dir, len(removed))
+    log.info("published %s", run_dir)
     return metrics
 
 
