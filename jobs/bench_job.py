@@ -192,7 +192,31 @@ def cpu_reference() -> float:
     return time.perf_counter() - start
 
 
-def main(records: int, seed: int = 7, keep: str | None = None) -> int:
+def use_format(config: Path, fmt: str, env: dict[str, str]) -> None:
+    """Set ``output.format`` in the benchmark's config; for Delta, hand the job the Delta
+    JARs that ./dev fetched for this PySpark (unless IDRES_SPARK_JARS names some)."""
+    import pyspark
+    import yaml
+
+    data = yaml.safe_load(config.read_text())
+    data.setdefault("output", {})["format"] = fmt
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    line = "spark-" + ".".join(pyspark.__version__.split(".")[:2])
+    jars = Path(__file__).resolve().parent.parent / ".jars" / line
+    env.setdefault("IDRES_SPARK_JARS", str(jars))
+    if not list(Path(env["IDRES_SPARK_JARS"]).glob("delta-spark*.jar")):
+        raise SystemExit(f"no Delta JAR in {env['IDRES_SPARK_JARS']}: run ./dev setup first")
+
+
+def publish_seconds(log_path: Path) -> float | None:
+    """The 'publish tables' stage's wall time, from the job's log line."""
+    import re
+
+    found = re.findall(r"tables \(\w+\) now hold run .* in ([0-9.]+)s", log_path.read_text())
+    return float(found[-1]) if found else None
+
+
+def main(records: int, seed: int = 7, keep: str | None = None, fmt: str = "parquet") -> int:
     folder = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="idres-bench-job-"))
     if keep and (folder / "output").exists():
         shutil.rmtree(folder / "output")
@@ -208,6 +232,8 @@ def main(records: int, seed: int = 7, keep: str | None = None) -> int:
         # the event log gives the Spark jobs and shuffle bytes per stage (a few MB of JSON)
         "PYSPARK_SUBMIT_ARGS": EVENT_LOG_SETTINGS.format(event_log.as_uri()),
     }
+    if fmt != "parquet":
+        use_format(config, fmt, env)
     load, reference = os.getloadavg()[0], cpu_reference()
     wall, peak, code = run_job(config, folder / "job.log", env)
     reference_after = cpu_reference()
@@ -224,6 +250,9 @@ def main(records: int, seed: int = 7, keep: str | None = None) -> int:
     print(f"stage timings      {stages}")
     print(f"job wall time      {m['wall_seconds']:.1f}s (from the job's start to publishing)")
     print(f"process wall time  {wall:.1f}s (python -m idres_spark run, start to exit)")
+    if fmt != "parquet":
+        print(f"publish tables     {publish_seconds(folder / 'job.log')}s ({fmt}, after the "
+              "job wall time above; in the process wall time)")  # fmt: skip
     print(f"peak memory        {peak / 2**30:.2f} GiB (all processes of the job together)")
     print(f"vs ground truth    precision {scores['precision']:.4f}  recall {scores['recall']:.4f}"
           f"  F1 {scores['f1']:.4f}")  # fmt: skip

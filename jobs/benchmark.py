@@ -1,8 +1,9 @@
 """Benchmarks of idres-spark (figures and commands are recorded in docs/benchmarks.md).
 
-    python jobs/benchmark.py --records 1000000
+    python jobs/benchmark.py --records 1000000 [--format delta]
         the whole job on generated customer data in local mode: stage timings, process wall
-        time, peak memory of all its processes, precision/recall/F1 (jobs/bench_job.py)
+        time, peak memory of all its processes, precision/recall/F1 (jobs/bench_job.py); with
+        --format delta the tables are also published as Delta tables
 
     python jobs/benchmark.py scoring --pairs 2000000
         fuzzy scoring throughput: the scoring UDF (Arrow UDF on PySpark 4.1+, else pandas UDF)
@@ -110,6 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--records", type=int, help="run the whole job on about N records")
     parser.add_argument("--seed", type=int, default=7, help="with --records")
     parser.add_argument("--keep", help="with --records: generate into (and keep) this folder")
+    parser.add_argument(
+        "--format", default="parquet", choices=["parquet", "delta"],
+        help="with --records: output.format (delta: the Delta JARs of .jars/spark-X.Y, which "
+             "./dev test fetches, or IDRES_SPARK_JARS)",
+    )  # fmt: skip
     sub = parser.add_subparsers(dest="what")
     scoring = sub.add_parser("scoring", help="pandas-UDF scoring vs rapidfuzz cpdist")
     scoring.add_argument("--pairs", type=int, default=2_000_000)
@@ -123,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     if known.records:
         import bench_job  # next to this file
 
-        return bench_job.main(known.records, known.seed, known.keep)
+        return bench_job.main(known.records, known.seed, known.keep, known.format)
     if known.what == "incremental":
         import bench_incremental  # next to this file
 

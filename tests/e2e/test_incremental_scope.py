@@ -25,7 +25,7 @@ from idres_spark.state.store import PreviousState, PublishedRun
 
 # `once`: the longest e2e test (about 130 s); it compares two paths of the same engine, and
 # every expression they use is tested on both PySpark lines by the other tests
-pytestmark = [pytest.mark.e2e, pytest.mark.once]
+pytestmark = [pytest.mark.e2e, pytest.mark.once, pytest.mark.line35]
 DAY = dt.date(2025, 7, 1)
 COLUMNS = ("id", "email", "phone", "uid", "first", "last", "ts")
 CONFIG = parse_config({

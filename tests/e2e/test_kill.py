@@ -18,7 +18,7 @@ from idres_spark.cli import main
 from idres_spark.profiles.merge_log import read_merge_log
 from idres_spark.state import store
 
-pytestmark = [pytest.mark.e2e, pytest.mark.once, pytest.mark.kill]
+pytestmark = [pytest.mark.e2e, pytest.mark.once, pytest.mark.kill, pytest.mark.line35]
 HERE = Path(__file__).parent
 # the boundaries whose files differ: before the records table is stored, after it (the
 # block+score+transform and graph boundaries leave the same run folder as profiles, with only

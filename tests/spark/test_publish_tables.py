@@ -28,7 +28,7 @@ def write_run(spark, root: str, seq: int, profiles: list[tuple], merges: list[tu
     folder = f"{root}/{run_dir}"
     spark.createDataFrame(profiles, PROFILES).write.parquet(f"{folder}/profiles")
     rows = [(p, f"crm:{p}") for p, _ in profiles]
-    spark.createDataFrame(rows, "profile_id string, record string").write.parquet(
+    spark.createDataFrame(rows, "profile_id string, record_id string").write.parquet(
         f"{folder}/record_map"
     )
     spark.createDataFrame(merges, MERGES).write.partitionBy("merge_date").parquet(
@@ -44,9 +44,10 @@ def two_runs(spark, root: str) -> tuple[str, str]:
     day1, day2 = dt.date(2025, 1, 1), dt.date(2025, 1, 2)
     first_merges = [("000001-20250101-abcdef12", "p9", "p1", day1)]
     first = write_run(spark, root, 1, [("p1", "ann@x.com"), ("p2", "bo@y.org")], first_merges)
+    # run 2: p1 merged away into p2, p2's email changed, p3 and p4 new
     second = write_run(
-        spark, root, 2, [("p1", "ann@x.com"), ("p2", "bob@y.org"), ("p3", "cy@z.net")],
-        first_merges + [("000002-20250102-abcdef12", "p4", "p2", day2)],
+        spark, root, 2, [("p2", "bob@y.org"), ("p3", "cy@z.net"), ("p4", "di@z.net")],
+        first_merges + [("000002-20250102-abcdef12", "p1", "p2", day2)],
     )  # fmt: skip
     return first, second
 
@@ -68,7 +69,7 @@ def test_delta_path_tables_one_commit_per_run_history_and_no_duplicates(
     )
     outcome = publish_tables(spark, output)
     assert outcome == {
-        "profiles": "written", "record_map": "written", "merge_log": "appended",
+        "profiles": "merged", "record_map": "merged", "merge_log": "appended",
         "quarantine": "absent", "hubs": "absent", "pruned_groups": "absent",
         "transformation_no_merge": "absent", "golden_override_status": "absent",
         "events": "absent", "profile_field_provenance": "absent",
@@ -80,9 +81,15 @@ def test_delta_path_tables_one_commit_per_run_history_and_no_duplicates(
     assert_df_equality(read_profiles(spark, profiles, 0), spark.read.parquet(f"{first}/profiles"),
                        ignore_row_order=True)  # fmt: skip
     merge_log = spark.sql(f"SELECT * FROM delta.`{root}/tables/merge_log`")
-    assert sorted(r.source_profile_id for r in merge_log.collect()) == ["p4", "p9"]
+    assert sorted(r.source_profile_id for r in merge_log.collect()) == ["p1", "p9"]
     history = spark.sql(f"DESCRIBE HISTORY {profiles}").where("userMetadata IS NOT NULL")
-    assert sorted(r.userMetadata.count("000002-") for r in history.collect()) == [0, 1]
+    commits = {r.operation: r for r in history.collect()}
+    assert set(commits) == {"WRITE", "MERGE"} and "000002-" in commits["MERGE"].userMetadata
+    # the MERGE wrote the changed rows only: p2 updated, p3 and p4 inserted, p1 deleted,
+    # nothing copied unchanged
+    merged = commits["MERGE"].operationMetrics
+    assert (merged["numTargetRowsUpdated"], merged["numTargetRowsInserted"]) == ("1", "2")
+    assert (merged["numTargetRowsDeleted"], merged["numTargetRowsCopied"]) == ("1", "0")
     # publishing again (a retry) writes nothing: no new commit, no row twice
     versions = spark.sql(f"DESCRIBE HISTORY {profiles}").count()
     again = publish_tables(spark, output)
@@ -117,7 +124,7 @@ def test_a_failed_delta_commit_leaves_the_previous_tables_and_a_retry_completes(
     part.write_bytes(good)
     spark.catalog.clearCache()
     outcome = publish_tables(spark, output)
-    assert outcome["merge_log"] == "unchanged" and outcome["profiles"] == "written"
+    assert outcome["merge_log"] == "unchanged" and outcome["profiles"] == "merged"
     assert spark.table(f"{output.schema_name}.merge_log").count() == 2  # not duplicated
     assert_df_equality(read_profiles(spark, profiles), spark.read.parquet(f"{second}/profiles"),
                        ignore_row_order=True)  # fmt: skip
@@ -136,14 +143,17 @@ def test_iceberg_tables_carry_the_run_and_a_tag_per_run(spark, require_jar, tmp_
     first, second = two_runs(spark, root)
     runs = store.published_runs(spark, root)
     publish_tables(spark, output, runs[0])
-    assert publish_tables(spark, output)["merge_log"] == "appended"
+    outcome = publish_tables(spark, output)
+    assert (outcome["merge_log"], outcome["profiles"]) == ("appended", "merged")
     profiles = f"{catalog}.idres.c1_profiles"
     assert_df_equality(read_profiles(spark, profiles), spark.read.parquet(f"{second}/profiles"),
                        ignore_row_order=True)  # fmt: skip
     earlier = read_profiles(spark, profiles, "'idres-run-000001'")
     assert_df_equality(earlier, spark.read.parquet(f"{first}/profiles"), ignore_row_order=True)
+    tags = spark.sql(f"SELECT name FROM {profiles}.refs WHERE type = 'TAG'").collect()
+    assert sorted(t.name for t in tags) == ["idres-run-000001", "idres-run-000002"]
     summary = spark.sql(f"SELECT summary FROM {profiles}.snapshots").collect()
-    assert [s.summary["idres.run_id"] for s in summary] == [r.run_id for r in runs]
+    assert summary[0].summary["idres.run_id"] == runs[0].run_id
     assert publish_tables(spark, output)["profiles"] == "unchanged"
     assert spark.table(f"{catalog}.idres.c1_merge_log").count() == 2
     with pytest.raises(PublishError) as older:

@@ -18,8 +18,12 @@ Each table changes by one atomic commit per run, which carries the run: Delta's 
 the run's sequence number), Iceberg's snapshot properties ``idres.*`` and a tag
 ``idres-run-<seq>`` per run. Before writing, each table's newest run is read back from that
 record: a table that already holds the run is skipped (a retried or repeated publish writes
-nothing twice); one that holds a newer run is refused. The merge log, which only grows,
-gains only the run's own rows when the table holds the run this one built on.
+nothing twice); one that holds a newer run is refused. When a table holds the run an
+incremental run built on, only what changed is written: the merge log, which only grows,
+gains the run's own rows, and ``profiles``, ``record_map`` and ``profile_field_provenance``
+take a ``MERGE`` by key that touches the rows that differ (Delta deletion vectors and
+Iceberg merge-on-read keep that write proportional to the changed rows). Everything else,
+and every table of an overwrite run, is replaced whole.
 
 Tables change one after the other (diagnostics first, profiles last); each is whole at every
 moment, and each says which run it holds. A failure leaves the tables not yet changed as they
@@ -59,6 +63,22 @@ TABLES = (
     ("profiles", "profiles"),
 )
 APPEND_ONLY = {"merge_log"}  # tables that only grow: a run adds its own rows (its run_id)
+# tables an incremental run changes in place by key: MERGE writes only the rows that changed
+KEYS = {
+    "profiles": ("profile_id",),
+    "record_map": ("record_id",),
+    "profile_field_provenance": ("profile_id", "field"),
+}
+# row-level changes as delete markers plus new rows, not rewritten data files, so a MERGE
+# that changes a few rows writes a few rows (Delta deletion vectors, Iceberg merge-on-read)
+ROW_LEVEL = {
+    "delta": {"delta.enableDeletionVectors": "true"},
+    "iceberg": {
+        "write.merge.mode": "merge-on-read",
+        "write.update.mode": "merge-on-read",
+        "write.delete.mode": "merge-on-read",
+    },
+}
 PARTITIONS = {"merge_log": ["merge_date"]}
 TABLES_FOLDER = "tables"  # <output.path>/tables/<name>: Delta tables without a catalog name
 TAG = "idres-run-{seq:06d}"  # an Iceberg tag per run
@@ -211,24 +231,29 @@ def _publish_one(
         read_merge_log(spark, source) if target.name == "merge_log" else spark.read.parquet(source)
     )
     marker = {"idres.state": state, "idres.seq": str(run.seq), "idres.run_id": run.run_id}
-    # the table holds the run this incremental run continued: add this run's rows (an
-    # overwrite run's merge log starts afresh, and so does the table)
-    append = (
-        target.name in APPEND_ONLY
-        and run.mode == "incremental"
-        and held is not None
-        and held.seq == base
-    )
-    if append:
-        frame = frame.where(F.col(C.RUN_ID) == run.run_id)
     if output.format == "parquet":
         _switch_view(spark, target, source, frame, marker)
         return "written"
-    if output.format == "delta":
-        _write_delta(spark, frame, target, marker, run.seq, append, output.history_days)
+    # the table holds the run this incremental run continued: the merge log gains this run's
+    # rows, keyed tables change the rows that differ (an overwrite run starts afresh)
+    continued = run.mode == "incremental" and held is not None and held.seq == base
+    if continued and target.name in APPEND_ONLY:
+        frame = frame.where(F.col(C.RUN_ID) == run.run_id)
+        how = "appended"
+    elif (
+        continued
+        and target.name in KEYS
+        and set(KEYS[target.name]) <= set(frame.columns)
+        and _same_columns(spark.table(target.ref), frame)
+    ):
+        how = "merged"
     else:
-        _write_iceberg(spark, frame, target, marker, run.seq, append, output.history_days)
-    return "appended" if append else "written"
+        how = "written"
+    if output.format == "delta":
+        _write_delta(spark, frame, source, target, marker, run.seq, how, output.history_days)
+    else:
+        _write_iceberg(spark, frame, source, target, marker, run.seq, how, output.history_days)
+    return how
 
 
 def _held(spark: SparkSession, fmt: str, target: Target) -> Held | None:
@@ -247,12 +272,7 @@ def _held(spark: SparkSession, fmt: str, target: Target) -> Held | None:
             if found is not None:
                 break
     else:
-        snapshots = spark.sql(f"SELECT committed_at, summary FROM {target.ref}.snapshots")
-        found = None
-        for row in sorted(snapshots.collect(), key=lambda r: r["committed_at"], reverse=True):
-            found = _held_from(dict(row["summary"] or {}))
-            if found is not None:
-                break
+        found = _held_iceberg(spark, target)
     if found is None:
         raise PublishError(
             f"the table {target.ref} exists but no idres-spark run wrote it; it is left as it "
@@ -260,6 +280,28 @@ def _held(spark: SparkSession, fmt: str, target: Target) -> Held | None:
             code="table_not_ours",
         )
     return found
+
+
+def _held_iceberg(spark: SparkSession, target: Target) -> Held | None:
+    """The newest run of an Iceberg table: from its snapshots' summaries, or from its run
+    tags (a MERGE's snapshot may lack the summary where the Iceberg release cannot set it
+    from SQL); the tags belong to the state in the table property ``idres.state``."""
+    held = []
+    for row in spark.sql(f"SELECT summary FROM {target.ref}.snapshots").collect():
+        found = _held_from(dict(row["summary"] or {}))
+        if found is not None:
+            held.append(found)
+    properties = {
+        r["key"]: r["value"] for r in spark.sql(f"SHOW TBLPROPERTIES {target.ref}").collect()
+    }
+    if "idres.state" in properties:
+        refs = spark.sql(f"SELECT name FROM {target.ref}.refs WHERE type = 'TAG'").collect()
+        prefix = TAG.split("{", 1)[0]
+        for row in refs:
+            number = row["name"][len(prefix) :]
+            if row["name"].startswith(prefix) and number.isdigit():
+                held.append(Held(properties["idres.state"], int(number), ""))
+    return max(held, key=lambda h: (h.seq, h.run_id != "")) if held else None
 
 
 def _held_from(values: dict[str, str]) -> Held | None:
@@ -285,38 +327,92 @@ def _exists(spark: SparkSession, target: Target) -> bool:
 def _write_delta(
     spark: SparkSession,
     frame: DataFrame,
+    source: str,
     target: Target,
     marker: dict[str, str],
     seq: int,
-    append: bool,
+    how: str,
     history_days: int,
 ) -> None:
-    """One Delta commit: the whole table (schema too) or, with ``append``, the run's rows.
-    The transaction ``(state, seq)`` makes Delta itself skip a commit it already holds."""
-    writer = (
-        frame.write.format("delta")
-        .mode("append" if append else "overwrite")
-        .option("userMetadata", json.dumps(marker, sort_keys=True))
-        .option("txnAppId", _app_id(marker["idres.state"]))
-        .option("txnVersion", seq)
-        .partitionBy(*PARTITIONS.get(target.name, []))
-    )
-    if not append:
-        writer = writer.option("overwriteSchema", "true")
-    if target.path is not None:
-        writer.save(target.path)
+    """One Delta commit: the whole table (schema too), the run's rows appended, or a MERGE of
+    the rows that differ. The transaction ``(state, seq)`` makes Delta itself skip a commit
+    it already holds."""
+    metadata = json.dumps(marker, sort_keys=True)
+    if how == "merged":
+        _merge(spark, source, target, {
+            "spark.databricks.delta.commitInfo.userMetadata": metadata,
+            "spark.databricks.delta.write.txnAppId": _app_id(marker["idres.state"]),
+            "spark.databricks.delta.write.txnVersion": str(seq),
+        })  # fmt: skip
     else:
-        writer.saveAsTable(_unquoted(target.identifier or ""))
-    retention = f"interval {history_days} days"
-    properties = dict(
-        (r["key"], r["value"]) for r in spark.sql(f"SHOW TBLPROPERTIES {target.ref}").collect()
-    )
-    if properties.get("delta.logRetentionDuration") != retention:  # once per table
-        spark.sql(
-            f"ALTER TABLE {target.ref} SET TBLPROPERTIES ("
-            f"'delta.logRetentionDuration' = '{retention}', "
-            f"'delta.deletedFileRetentionDuration' = '{retention}')"
+        writer = (
+            frame.write.format("delta")
+            .mode("append" if how == "appended" else "overwrite")
+            .option("userMetadata", metadata)
+            .option("txnAppId", _app_id(marker["idres.state"]))
+            .option("txnVersion", seq)
+            .partitionBy(*PARTITIONS.get(target.name, []))
         )
+        if how == "written":
+            writer = writer.option("overwriteSchema", "true")
+        if target.path is not None:
+            writer.save(target.path)
+        else:
+            writer.saveAsTable(_unquoted(target.identifier or ""))
+    retention = f"interval {history_days} days"
+    wanted = {
+        "delta.logRetentionDuration": retention,
+        "delta.deletedFileRetentionDuration": retention,
+        **(ROW_LEVEL["delta"] if target.name in KEYS else {}),
+    }
+    properties = {
+        r["key"]: r["value"] for r in spark.sql(f"SHOW TBLPROPERTIES {target.ref}").collect()
+    }
+    missing = {k: v for k, v in wanted.items() if properties.get(k) != v}
+    if missing:  # once per table: a metadata commit without data
+        pairs = ", ".join(f"'{k}' = '{v}'" for k, v in sorted(missing.items()))
+        spark.sql(f"ALTER TABLE {target.ref} SET TBLPROPERTIES ({pairs})")
+
+
+def _merge(spark: SparkSession, source: str, target: Target, conf: dict[str, str]) -> None:
+    """``MERGE INTO`` the table from the run folder's table ``source`` by the table's key:
+    rows that differ are updated, new keys inserted, keys no longer there deleted; equal
+    rows are not touched. The settings in ``conf`` (the commit's metadata) hold for this
+    statement only: the session's earlier values come back after it. (A session of its own
+    would not see catalogs configured at run time.)"""
+    keys = KEYS[target.name]
+    view = f"idres_publish_{target.name}"
+    spark.read.parquet(source).createOrReplaceTempView(view)
+    columns = spark.table(view).columns
+    on = " AND ".join(f"t.{_quote(k)} = s.{_quote(k)}" for k in keys)
+    same = " AND ".join(f"t.{_quote(c)} <=> s.{_quote(c)}" for c in columns)
+    earlier = {key: spark.conf.get(key, None) for key in conf}
+    try:
+        for key, value in conf.items():
+            spark.conf.set(key, value)
+        spark.sql(
+            f"MERGE INTO {target.ref} t USING {view} s ON {on} "
+            f"WHEN MATCHED AND NOT ({same}) THEN UPDATE SET * "
+            "WHEN NOT MATCHED THEN INSERT * "
+            "WHEN NOT MATCHED BY SOURCE THEN DELETE"
+        )
+    finally:
+        for key, value in earlier.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
+        spark.catalog.dropTempView(view)
+
+
+def _same_columns(table: DataFrame, frame: DataFrame) -> bool:
+    """Whether a MERGE can carry ``frame`` into ``table``: the same column names and types
+    (a new column, such as a new custom field, replaces the table instead)."""
+
+    def shape(df: DataFrame) -> set[tuple[str, str]]:
+        return {(f.name, f.dataType.simpleString()) for f in df.schema.fields}
+
+    return shape(table) == shape(frame)
 
 
 def _app_id(state: str) -> str:
@@ -327,27 +423,37 @@ def _app_id(state: str) -> str:
 def _write_iceberg(
     spark: SparkSession,
     frame: DataFrame,
+    source: str,
     target: Target,
     marker: dict[str, str],
     seq: int,
-    append: bool,
+    how: str,
     history_days: int,
 ) -> None:
-    """One Iceberg commit (``REPLACE TABLE ... AS``, which keeps the table's snapshots, or an
-    append of the run's rows) with the run in its snapshot summary, then the run's tag."""
-    name = _unquoted(target.identifier or "")
-    writer = frame.writeTo(name)
-    for key, value in marker.items():
-        writer = writer.option(f"snapshot-property.{key}", value)
-    if append:
-        writer.append()
+    """One Iceberg commit (``REPLACE TABLE ... AS``, which keeps the table's snapshots; an
+    append of the run's rows; or a MERGE of the rows that differ) with the run in its
+    snapshot summary, then the run's tag ``idres-run-<seq>``."""
+    if how == "merged":
+        properties = {f"spark.sql.iceberg.snapshot-property.{k}": v for k, v in marker.items()}
+        _merge(spark, source, target, properties)
     else:
-        writer = writer.using("iceberg").tableProperty(
-            "history.expire.max-snapshot-age-ms", str(history_days * 86_400_000)
-        )
-        for column in PARTITIONS.get(target.name, []):
-            writer = writer.partitionedBy(F.col(column))
-        writer.createOrReplace()
+        writer = frame.writeTo(_unquoted(target.identifier or ""))
+        for key, value in marker.items():
+            writer = writer.option(f"snapshot-property.{key}", value)
+        if how == "appended":
+            writer.append()
+        else:
+            properties = {
+                "history.expire.max-snapshot-age-ms": str(history_days * 86_400_000),
+                "idres.state": marker["idres.state"],  # whose tags these are (_held)
+                **(ROW_LEVEL["iceberg"] if target.name in KEYS else {}),
+            }
+            writer = writer.using("iceberg")
+            for key, value in properties.items():
+                writer = writer.tableProperty(key, value)
+            for column in PARTITIONS.get(target.name, []):
+                writer = writer.partitionedBy(F.col(column))
+            writer.createOrReplace()
     spark.sql(
         f"ALTER TABLE {target.ref} CREATE OR REPLACE TAG `{TAG.format(seq=seq)}` "
         f"RETAIN {history_days} DAYS"

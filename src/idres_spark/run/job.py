@@ -141,6 +141,8 @@ def _run(
             timer.as_dict().get("publish tables", 0.0),
         )  # fmt: skip
     removed = store.apply_retention(spark, root, config.output.keep_runs)
+    if not config.graph.checkpoint_dir:  # retention may have emptied it (a killed attempt's)
+        FileSystem(spark, root).delete_if_empty(f"{root}/{store.WORK}")
     log.info("removed %d old run folders", len(removed))
     return metrics
 
