@@ -132,7 +132,7 @@ def check_engine(spark: SparkSession, output: OutputConfig) -> None:
         raise PublishError(
             "output.format is delta, but Delta Lake is not on this Spark session: add the "
             "delta-spark JAR of your Spark line (spark-submit --packages "
-            "io.delta:delta-spark_2.12:3.3.2 on Spark 3.5, io.delta:delta-spark_4.1_2.13:4.4.0 "
+            "io.delta:delta-spark_2.12:3.3.3 on Spark 3.5, io.delta:delta-spark_4.1_2.13:4.4.0 "
             "on Spark 4.1; Databricks has it) with spark.sql.extensions="
             "io.delta.sql.DeltaSparkSessionExtension and spark.sql.catalog.spark_catalog="
             "org.apache.spark.sql.delta.catalog.DeltaCatalog (docs/deploy.md)",
