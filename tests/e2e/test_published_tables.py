@@ -20,7 +20,7 @@ from idres_spark.state import store
 
 # `once`: two whole runs; the publishing itself is tested on both PySpark lines
 # (tests/spark/test_publish_tables.py)
-pytestmark = [pytest.mark.e2e, pytest.mark.once]
+pytestmark = [pytest.mark.e2e, pytest.mark.once, pytest.mark.line35]
 DAY = dt.date(2025, 7, 1)
 
 

@@ -330,7 +330,7 @@ def breaks_limits(members, rows_by_id, size, limits) -> bool:
     )
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
 @given(case=cases())
 def test_property_groups_fit_refine_components_and_are_deterministic(spark, make_records, case):
     rows, edges, size, limits, rerun = case
