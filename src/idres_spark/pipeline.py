@@ -8,6 +8,7 @@ the edges, the groups and the records with their profile ids.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -100,6 +101,9 @@ class ResolutionResult:
 
 
 OBSERVED = ("batch_records", "candidate_pairs")
+# a run's records table up to this size is small: its checkpoints are local ones (see
+# resolve); docs/benchmarks.md "Small runs" measured the saving
+SMALL_RUN_RECORDS = int(os.environ.get("IDRES_SMALL_RUN_RECORDS", "200000"))
 
 
 def _observed(observation: Observation) -> dict[str, int]:
@@ -125,6 +129,7 @@ def resolve(
     event_rows: DataFrame | None = None,
     scope: str = "auto",
     golden_overrides: DataFrame | None = None,
+    small_run_checkpoint: Checkpointer | None = None,
 ) -> ResolutionResult:
     """Resolve one batch; with ``previous`` (incremental mode) against the published state.
 
@@ -135,7 +140,10 @@ def resolve(
     new to the state). ``scope="all"`` resolves every record of the state again even
     where the batch's affected set would do (:mod:`idres_spark.state.scope`); the answer is
     the same. ``golden_overrides`` (steward values, :mod:`idres_spark.profiles.steward`) are
-    applied to the profiles last.
+    applied to the profiles last. ``small_run_checkpoint`` replaces ``materialize`` and
+    ``graph_checkpoint`` after the records table is stored when it holds at most
+    :data:`SMALL_RUN_RECORDS` records (a local checkpoint in local mode: a parquet checkpoint's
+    write, commit and read back cost more than the work itself on small data).
     """
     timer = timer or StageTimer()
     with timer.stage("read+normalize"):
@@ -171,6 +179,8 @@ def resolve(
             stored = store_records(arrived, carried_from)
         else:
             stored = (store_records or materialize)(arrived)
+        if small_run_checkpoint is not None and stored.count() <= SMALL_RUN_RECORDS:
+            materialize = graph_checkpoint = small_run_checkpoint
         records = history.mark_new(stored, run, all_new)
         # a state from before provenance, or whose profiles lack a golden column, is
         # recomputed whole once: its rows cannot be carried as they are

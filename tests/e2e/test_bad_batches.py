@@ -12,7 +12,7 @@ from test_incremental import DAY, job_config, write_batch
 from idres_spark.run.job import run_job
 from idres_spark.state import store
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.once]
 
 
 @pytest.fixture(autouse=True)

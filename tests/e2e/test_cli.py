@@ -11,7 +11,10 @@ import sys
 import pytest
 from chispa import assert_df_equality
 
+from idres_spark import pipeline
 from idres_spark.cli import main
+from idres_spark.linking.components import local_checkpoint
+from idres_spark.run import job
 from idres_spark.run import demo_data
 from idres_spark.state.store import table_path
 
@@ -54,15 +57,22 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     )  # fmt: skip
 
 
-def test_run_twice_gives_identical_tables(spark, job_dir, capsys):
+def test_run_twice_gives_identical_tables(spark, job_dir, capsys, monkeypatch):
+    """The second run takes the large-run path (parquet checkpoints under _work/, not local
+    ones): the tables are the same."""
     config = str(job_dir / "job.yaml")
     first, second = job_dir / "out1", job_dir / "out2"
+    local = []
+    monkeypatch.setattr(job, "local_checkpoint", lambda df: local.append(1) or local_checkpoint(df))
     assert (
         main(["run", "--config", config, "--run-date", "2025-07-01", "--output", str(first)]) == 0
     )
+    small_run_checkpoints, local[:] = len(local), []
+    monkeypatch.setattr(pipeline, "SMALL_RUN_RECORDS", 0)
     assert (
         main(["run", "--config", config, "--run-date", "2025-07-01", "--output", str(second)]) == 0
     )
+    assert small_run_checkpoints > 5 and local == []
     printed = capsys.readouterr().out
     run_id = printed.split("run ", 1)[1].split()[0]
     assert "profiles out" in printed and "stage timings" in printed

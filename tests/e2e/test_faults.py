@@ -18,7 +18,7 @@ from idres_spark.errors import InputError
 from idres_spark.run import job
 from idres_spark.state import store
 
-pytestmark = [pytest.mark.e2e, pytest.mark.once]
+pytestmark = [pytest.mark.e2e, pytest.mark.once, pytest.mark.line35]
 
 
 def test_a_run_that_overlaps_another_fails_cleanly_and_leaves_the_winner(

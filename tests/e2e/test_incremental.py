@@ -15,7 +15,7 @@ from idres_spark.run import demo_data
 from idres_spark.run.job import export_merge_log, run_job
 from idres_spark.state import store
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.once]
 DAY = dt.date(2025, 7, 1)
 
 

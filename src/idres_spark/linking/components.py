@@ -83,6 +83,12 @@ def spark_checkpoint(df: DataFrame) -> DataFrame:
         df.unpersist()
 
 
+def local_checkpoint(df: DataFrame) -> DataFrame:
+    """Eager checkpoint into the executors' block managers (memory, spilling to disk): cuts
+    the lineage like the others without writing files, but dies with its executor."""
+    return df.localCheckpoint(eager=True)
+
+
 def parquet_checkpoint(directory: str) -> Checkpointer:
     """A checkpointer that writes parquet to a fresh subdirectory of ``directory`` and reads it.
 

@@ -21,7 +21,7 @@ from idres_spark.config import Config
 from idres_spark.config_checks import check_with_engine
 from idres_spark.errors import UsageError
 from idres_spark.ingest import read
-from idres_spark.linking.components import parquet_checkpoint
+from idres_spark.linking.components import local_checkpoint, parquet_checkpoint
 from idres_spark.pipeline import ResolutionResult, resolve
 from idres_spark.profiles.ids import PREVIOUS_PROFILE_ID
 from idres_spark.profiles.merge_log import read_merge_log
@@ -110,6 +110,7 @@ def _run(
             # the records table is the pipeline's records checkpoint: written once, in place
             store_records=None if preview else _store_at(f"{folder}/records"),
             graph_checkpoint=parquet_checkpoint(f"{work}/graph"), timer=timer,
+            small_run_checkpoint=local_checkpoint if _local_mode(spark) else None,
         )  # fmt: skip
         if preview:
             with timer.stage("write"):
@@ -342,3 +343,9 @@ def _work_dir(config: Config, attempt: str) -> str:
     if config.graph.checkpoint_dir:
         return f"{config.graph.checkpoint_dir.rstrip('/')}/{attempt}"
     return f"{config.output.path.rstrip('/')}/{store.WORK}/{attempt}"
+
+
+def _local_mode(spark: SparkSession) -> bool:
+    """One JVM runs every task: a local checkpoint is as durable as the run itself (on a
+    cluster, a lost executor would take its blocks with it)."""
+    return spark.sparkContext.master.startswith("local")
