@@ -14,8 +14,7 @@ from chispa import assert_df_equality
 from idres_spark import pipeline
 from idres_spark.cli import main
 from idres_spark.linking.components import local_checkpoint
-from idres_spark.run import job
-from idres_spark.run import demo_data
+from idres_spark.run import demo_data, job
 from idres_spark.state.store import table_path
 
 pytestmark = pytest.mark.e2e
