@@ -33,6 +33,7 @@ from pydantic_core import PydanticCustomError
 from idres_spark.columns import RULE_FIELDS
 from idres_spark.errors import ConfigError
 from idres_spark.golden_config import PROFILE_COLUMNS, GoldenConfig, check_location
+from idres_spark.stewardship.overrides import StewardshipConfig
 
 MAX_CONJUNCTIONS = 62  # blocking keys are tracked as bits of one 64-bit mask per pair
 # `within` spans at most 10,000 years: more than any two Spark timestamps (years 1 to 9999)
@@ -361,6 +362,7 @@ class Config(_Model):
     graph: GraphConfig = Field(default_factory=GraphConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     golden: GoldenConfig = Field(default_factory=GoldenConfig)
+    stewardship: StewardshipConfig = Field(default_factory=StewardshipConfig)
     _origin: str = PrivateAttr("<config>")  # the file it was read from, for error messages
 
     @property
@@ -447,6 +449,7 @@ class Config(_Model):
         # survivorship decides the profiles: in the fingerprint unless it is the default, so
         # states from before the `golden:` section keep theirs; the steward values are data
         data["golden"].pop("overrides")
+        data.pop("stewardship")  # steward overrides are data, decided run by run
         if data["golden"] == GoldenConfig().model_dump(mode="json", exclude={"overrides"}):
             data.pop("golden")
         text = json.dumps(data, sort_keys=True)
@@ -559,10 +562,11 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Co
         block = data.get(section)
         if isinstance(block, dict) and isinstance(block.get(key), str):
             block[key] = _resolve_path(block[key], path.parent)
-    golden = data.get("golden")
-    steward = golden.get("overrides") if isinstance(golden, dict) else None
-    if isinstance(steward, dict) and isinstance(steward.get("path"), str):
-        steward["path"] = _resolve_path(steward["path"], path.parent)
+    for section in ("golden", "stewardship"):
+        block = data.get(section)
+        table = block.get("overrides") if isinstance(block, dict) else None
+        if isinstance(table, dict) and isinstance(table.get("path"), str):
+            table["path"] = _resolve_path(table["path"], path.parent)
     for key, value in (overrides or {}).items():
         if not isinstance(data.get(key), dict):
             data[key] = {}

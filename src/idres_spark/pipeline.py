@@ -31,6 +31,7 @@ from idres_spark.run_context import RunContext
 from idres_spark.state import history
 from idres_spark.state import scope as scope_of
 from idres_spark.state.store import PreviousState
+from idres_spark.stewardship import apply as stewardship
 from idres_spark.timing import StageTimer
 
 
@@ -52,6 +53,7 @@ class ResolutionResult:
     edges: DataFrame
     events: DataFrame | None = None
     override_status: DataFrame | None = None  # diagnostics/golden_override_status
+    steward_status: DataFrame | None = None  # diagnostics/override_status (stewardship)
     observations: tuple[Observation, ...] = ()  # figures counted while the stages ran
     records_stored: bool = False  # the records table is already written (``store_records``)
     # table -> an earlier run's folder of it whose files the new table starts from (the new
@@ -97,6 +99,8 @@ class ResolutionResult:
             tables["events"] = self.events
         if self.override_status is not None:
             tables["diagnostics/golden_override_status"] = self.override_status
+        if self.steward_status is not None:
+            tables["diagnostics/override_status"] = self.steward_status
         return tables
 
 
@@ -130,6 +134,8 @@ def resolve(
     scope: str = "auto",
     golden_overrides: DataFrame | None = None,
     small_run_checkpoint: Checkpointer | None = None,
+    steward_overrides: DataFrame | None = None,
+    record_map_of: Callable[[int], DataFrame | None] | None = None,
 ) -> ResolutionResult:
     """Resolve one batch; with ``previous`` (incremental mode) against the published state.
 
@@ -144,6 +150,9 @@ def resolve(
     ``graph_checkpoint`` after the records table is stored when it holds at most
     :data:`SMALL_RUN_RECORDS` records (a local checkpoint in local mode: a parquet checkpoint's
     write, commit and read back cost more than the work itself on small data).
+    ``steward_overrides`` (the ``stewardship.overrides`` rows, :mod:`idres_spark.stewardship`)
+    link, separate and block records, and resolve again the earlier profiles they change;
+    ``record_map_of(seq)`` reads a retained run's record map for ``profile:<id>@<seq>``.
     """
     timer = timer or StageTimer()
     with timer.stage("read+normalize"):
@@ -186,58 +195,83 @@ def resolve(
         # recomputed whole once: its rows cannot be carried as they are
         outdated = previous is not None and not _golden_current(previous, config)
         partial = small and not all_new and not outdated and scope != "all"
+    plan = None
+    if steward_overrides is not None:
+        with timer.stage("stewardship"):
+            plan = stewardship.prepare(
+                steward_overrides, records, previous.record_map if previous else None,
+                previous.override_status if previous else None, run.run_id,
+                run.run_ts.replace(tzinfo=None), config.stewardship,
+                record_map_of or (lambda seq: None),
+            )  # fmt: skip
+            if plan.any_unpinned and previous is not None:
+                records = stewardship.unpin(records, plan.unpinned, previous.record_map)
+                partial = False  # resolved again from their records: not an affected set
+    # what blocking, scoring and the transformations see: blocked values link nothing
+    matched = stewardship.without_blocked(records, plan.blocked) if plan else records
     with timer.stage("block+score+transform"):
         # the affected-set path reads the new records (small) many times: kept once
-        fresh = materialize(records.where(F.col(C.IS_NEW))) if partial else None
+        fresh = materialize(matched.where(F.col(C.IS_NEW))) if partial else None
         pairs, hubs = block.candidate_pairs(
-            records, config, touched_keys_only=partial, new_records=fresh, materialize=materialize
+            matched, config, touched_keys_only=partial, new_records=fresh, materialize=materialize
         )
         pair_count = Observation("candidate_pairs")  # counted as the pairs stream by, no job
         pairs = pairs.observe(pair_count, F.count(F.lit(1)).alias("candidate_pairs"))
-        compared = records
+        compared = matched
         if partial:  # few pairs: score them against their own records, not the whole state
             pairs = materialize(pairs)
             ends = pairs.select(F.col(C.ID_L).alias(C.RECORD_ID)).unionByName(
                 pairs.select(F.col(C.ID_R).alias(C.RECORD_ID))
             )
-            compared = scope_of.filtered(records, ends.distinct(), C.RECORD_ID)
+            compared = scope_of.filtered(matched, ends.distinct(), C.RECORD_ID)
         rule_edges = score.match_pairs(pairs, compared, config).withColumn(
             transform.UNREACHABLE_SOURCE, F.lit(False)
         )
         phones = None
         if not all_new:
-            phones = _review_phones(fresh if fresh is not None else records, records, event_rows)
+            phones = _review_phones(fresh if fresh is not None else matched, matched, event_rows)
             phones = materialize(phones) if partial else phones
         transform_edges, no_merge = transform.transformation_edges(
-            records, config.transformations, max_block_size=config.limits.max_block_size,
+            matched, config.transformations, max_block_size=config.limits.max_block_size,
             materialize=materialize, phones=phones,
         )  # fmt: skip
         found = rule_edges.unionByName(transform_edges)
+        if plan is not None:
+            found = found.unionByName(plan.edges)
         if partial:
             found = materialize(found)
             resolved = scope_of.affected(records, found, previous, materialize, fresh)
         else:
             resolved = scope_of.whole(records, previous)
-        earlier = history.permanent_edges(resolved.previous_map, records.sparkSession)
+        pinned = resolved.previous_map
+        if plan is not None and pinned is not None:
+            pinned = stewardship.pinned(pinned, plan.unpinned)
+        earlier = history.permanent_edges(pinned, records.sparkSession)
         edges = materialize(found.unionByName(earlier))
     with timer.stage("graph"):
         linked = graph.link_records(
-            resolved.records, edges, config.graph, limits=config.limits, checkpoint=graph_checkpoint
-        )
+            resolved.records, edges, config.graph, limits=config.limits,
+            checkpoint=graph_checkpoint, cannot=plan.cannot if plan else None,
+            cannot_ids=plan.cannot_ids if plan else (),
+        )  # fmt: skip
         groups = materialize(linked.groups)
         edges = linked.kept_edges  # cut links never reach the profiles or the merge log
     with timer.stage("profiles"):
-        assigned, retired = profile_ids.assign(
-            groups, resolved.previous_map, resolved.previous_profiles
-        )
+        assigned, retired, splits = profile_ids.assign(
+            groups, resolved.previous_map, resolved.previous_profiles, run_id=run.run_id,
+            # splits happen only where a steward's override re-resolves profiles
+            record_ts=resolved.records.select(C.RECORD_ID, C.EVENT_TS) if plan else None,
+            keep_id=plan.keep_id if plan else None,
+        )  # fmt: skip
         members = materialize(golden.members_of(resolved.records, assigned, edges))
         survivorship = Survivorship(config.golden, config.custom_fields)
         profile_rows, record_map, provenance = golden.build_outputs(
             members, edges, run, survivorship, resolved.previous_map, materialize
         )
         new_merges = build_merge_log(
-            members, edges, profile_rows, retired, run, resolved.previous_profiles
-        )
+            members, edges, profile_rows, retired, run, resolved.previous_profiles,
+            splits=splits if plan else None, split_causes=plan.unpinned if plan else None,
+        )  # fmt: skip
     recomputed = profile_rows
     if resolved.partial:
         profile_rows = resolved.carried_profiles.unionByName(profile_rows)
@@ -270,9 +304,10 @@ def resolve(
         transformation_no_merge=no_merge,
         records=records,
         records_stored=store_records is not None,
-        edges=edges.where(F.col(C.PRIORITY) >= 0),
+        edges=edges.where(F.col(C.PRIORITY) != history.PERMANENT_PRIORITY),
         events=routed,
         override_status=override_status,
+        steward_status=plan.status if plan else None,
         observations=(batch_count, pair_count, dropped),
         appended=appended,
         recomputed_profiles=recomputed,

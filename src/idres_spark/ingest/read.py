@@ -28,6 +28,8 @@ from idres_spark import columns as C
 from idres_spark.config import Config, EventsConfig, SourceConfig
 from idres_spark.errors import InputError
 from idres_spark.golden_config import OVERRIDE_COLUMNS, OVERRIDE_OPTIONAL, TableInput
+from idres_spark.stewardship.overrides import COLUMNS as STEWARD_COLUMNS
+from idres_spark.stewardship.overrides import REQUIRED as STEWARD_REQUIRED
 
 CANONICAL_STRING_FIELDS = (
     C.EMAIL, C.EMAIL_STATUS, C.PHONE, C.USER_ID, C.DEVICE_ID, C.IP, C.FIRST_NAME, C.LAST_NAME,
@@ -131,6 +133,31 @@ def load_golden_overrides(spark: SparkSession, config: Config) -> DataFrame | No
         *[
             (F.trim(_str(c)) if c in available else F.lit(None).cast("string")).alias(c)
             for c in (*OVERRIDE_COLUMNS, *OVERRIDE_OPTIONAL)
+        ]
+    )
+
+
+def load_steward_overrides(spark: SparkSession, config: Config) -> DataFrame | None:
+    """The rows of ``stewardship.overrides``, every column of
+    :data:`idres_spark.stewardship.overrides.COLUMNS` as trimmed text (absent optional ones
+    null); None when the config names no such table."""
+    spec = config.stewardship.overrides
+    if spec is None:
+        return None
+    df = _open(spark, spec, "stewardship.overrides")
+    available = [c for c in df.columns if c != CORRUPT]
+    missing = [c for c in STEWARD_REQUIRED if c not in available]
+    if missing:
+        raise InputError(
+            f"stewardship.overrides ({spec.table or spec.path}): missing columns {missing}; "
+            f"available: {sorted(available)}. An override needs {list(STEWARD_REQUIRED)}, "
+            "and anchor_2 for must_link and cannot_link (docs/stewardship.md)",
+            code="missing_column",
+        )
+    return df.select(
+        *[
+            (F.trim(_str(c)) if c in available else F.lit(None).cast("string")).alias(c)
+            for c in STEWARD_COLUMNS
         ]
     )
 

@@ -93,18 +93,28 @@ def link_records(
     *,
     limits: LimitsConfig | None = None,
     checkpoint: Checkpointer | None = None,
+    cannot: DataFrame | None = None,
+    cannot_ids: tuple[str, ...] = (),
 ) -> LinkedRecords:
     """Groups of records linked by ``edges`` (``src, dst`` record ids; ``priority`` and
     ``score`` rank them when a link must be cut), each within ``limits`` (None: no limits).
+    ``cannot`` (``record_id, tag``; tag ``k`` on one side of ``cannot_ids[k - 1]``, ``-k``
+    on the other) keeps the two sides of each steward cannot-link in different groups: a
+    component holding both is split like an over-limit one.
 
     Returns the groups, the ``diagnostics/pruned_groups`` rows and the edges that were kept
     (what the profiles stage and the merge log must use: a cut link merged nothing).
     """
     spark = records.sparkSession
-    spec = _spec(limits, records)
+    spec = _spec(limits, records, cannot_ids if cannot is not None else ())
     fields = spec.fields if spec else ()
     values = [_identifier(records, f).alias(L.value_column(i)) for i, f in enumerate(fields)]
-    vertices = _checked_vertices(records.select(C.RECORD_ID, *values))
+    selected = records.select(C.RECORD_ID, *values)
+    if spec is not None and spec.cannot:
+        tags = cannot.groupBy(C.RECORD_ID).agg(F.sort_array(F.collect_set("tag")).alias(
+            L.CANNOT_TAGS))  # fmt: skip
+        selected = selected.join(tags, C.RECORD_ID, "left")
+    vertices = _checked_vertices(selected)
     vertex_edges = edges.where(F.col(C.SRC).isNotNull() & F.col(C.DST).isNotNull()).select(
         vertex_id(F.col(C.SRC)).alias(C.SRC),
         vertex_id(F.col(C.DST)).alias(C.DST),
@@ -141,14 +151,16 @@ def link_records(
     )
 
 
-def _spec(limits: LimitsConfig | None, records: DataFrame) -> L.LimitSpec | None:
+def _spec(
+    limits: LimitsConfig | None, records: DataFrame, cannot: tuple[str, ...] = ()
+) -> L.LimitSpec | None:
     if limits is None:
-        return None
+        return L.LimitSpec(2**62, (), (), cannot) if cannot else None
     custom = sorted(set(limits.identifier_limits) - set(IDENTIFIER_FIELDS))
     fields = tuple(f for f in IDENTIFIER_FIELDS if f in records.columns) + tuple(custom)
     ordered = tuple((f, limits.identifier_limits[f]) for f in fields if f in
                     limits.identifier_limits)  # fmt: skip
-    return L.LimitSpec(limits.max_group_size, fields, ordered)
+    return L.LimitSpec(limits.max_group_size, fields, ordered, cannot)
 
 
 def _identifier(records: DataFrame, name: str) -> Column:
@@ -203,6 +215,9 @@ def _label_over_limit(members: DataFrame, spec: L.LimitSpec) -> DataFrame:
     for name, limit in spec.identifier_limits:
         values = F.collect_set(L.value_column(spec.fields.index(name))).over(component)
         over = over | (F.size(values) > limit)
+    if spec.cannot:  # both sides of a cannot-link in one component
+        tags = F.flatten(F.collect_list(L.CANNOT_TAGS).over(component))
+        over = over | F.exists(tags, lambda t: F.array_contains(tags, -t))
     return members.select(
         "*",
         F.min(C.RECORD_ID).over(component).alias(_COMPONENT_KEY),
@@ -215,8 +230,9 @@ def _split(labelled: DataFrame, vertex_edges: DataFrame, spec: L.LimitSpec) -> D
     keyed by a hash of the component id (one pandas call per batch, not per component)."""
     values = [L.value_column(i) for i in range(len(spec.fields))]
     batch = F.pmod(F.xxhash64(C.COMPONENT), F.lit(_batches(labelled))).alias(_BATCH)
+    tags = [L.CANNOT_TAGS] if spec.cannot else []
     over = labelled.where(F.col(_OVER)).select(
-        batch, C.COMPONENT, C.RECORD_ID, C.VERTEX_ID, *values
+        batch, C.COMPONENT, C.RECORD_ID, C.VERTEX_ID, *values, *tags
     )
     # aliased: the edges' batch must not be the records' column (same lineage)
     ends = over.select(F.col(C.VERTEX_ID).alias(C.SRC), F.col(_BATCH).alias(_BATCH))

@@ -25,6 +25,11 @@ Strongest first means ascending by:
 4. the larger end degree (distinct neighbours), the same idea when no value is shared;
 5. the ends' ranks in record-id order (the pair), which makes the order total.
 
+A steward's cannot-link (:mod:`idres_spark.stewardship`) comes before everything: its two
+sides' records carry opposite tags, and a link that would put both tags in one part is cut,
+permanent or not, with ``cannot_link:<override id>`` as its reason; so the cannot-link splits
+its component along the weakest links that separate the two sides.
+
 Duplicate links between two records (both directions, a rule and a transformation) count once,
 with the strongest of their keys. Permanent links (``priority < 0``, earlier runs' merges) are
 always joined, even when the part then breaks a limit; such a part is flagged ``forced`` and
@@ -52,6 +57,8 @@ from idres_spark import columns as C
 
 SIZE_REASON = "max_group_size"
 IDENTIFIER_REASON = "identifier_limit:"  # + the field name
+CANNOT_REASON = "cannot_link:"  # + the steward's override id
+CANNOT_TAGS = "_cannot"  # records: the signed tags of the cannot-links naming them, or null
 TOP_CENTRE_VALUES = 5  # identifier values reported per pruned component
 
 # the split output: one frame of three kinds of rows (nulls where a kind has no value)
@@ -86,6 +93,8 @@ class LimitSpec:
     max_group_size: int
     fields: tuple[str, ...]
     identifier_limits: tuple[tuple[str, int], ...] = ()
+    # steward cannot-links: tag k (records of one side +k, of the other -k) is cannot[k - 1]
+    cannot: tuple[str, ...] = ()
 
 
 def value_column(index: int) -> str:
@@ -131,7 +140,12 @@ def split_components(records: pd.DataFrame, edges: pd.DataFrame, spec: LimitSpec
         distinct = np.bincount(comp[held][first], minlength=len(components))
         if distinct.max(initial=0) > limit:  # else no component can break this limit
             limited.append((IDENTIFIER_REASON + name, limit, code))
-    result = greedy(n, lo[order], hi[order], priority[order] < 0, max_size, limited)
+    apart = None
+    if spec.cannot and CANNOT_TAGS in records:
+        apart = [{int(x) for x in t} if t is not None else set() for t in records[CANNOT_TAGS]]
+    result = greedy(
+        n, lo[order], hi[order], priority[order] < 0, max_size, limited, apart, spec.cannot
+    )
     cut = order[result.cut]
     out_records = pd.DataFrame(
         {KIND: RECORD_ROW, C.COMPONENT: components[comp], C.RECORD_ID: ids,
@@ -249,10 +263,15 @@ def greedy(
     permanent: np.ndarray,
     max_size: int | None,
     limited: list[tuple[str, int, np.ndarray]],
+    apart: list[set[int]] | None = None,
+    cannot: tuple[str, ...] = (),
 ) -> Split:
     """Join links in the given order while every part fits; see the module docstring.
 
     ``limited``: (cut reason, limit, per-record value code or -1) per identifier limit.
+    ``apart``: per record, the signed tags of the steward cannot-links naming it; a part
+    holding ``k`` never joins one holding ``-k`` (not even by a permanent link); the cut
+    says ``cannot_link:<cannot[|k| - 1]>``.
     """
     parent = list(range(n))
     size = [1] * n
@@ -275,6 +294,13 @@ def greedy(
         ra, rb = find(a), find(b)
         if ra == rb:
             continue
+        if apart is not None:
+            small, big = sorted((apart[ra], apart[rb]), key=len)
+            clash = min((abs(t) for t in small if -t in big), default=0)
+            if clash:
+                cut.append(k)
+                reasons.append(CANNOT_REASON + cannot[clash - 1])
+                continue
         over = None
         for reason, limit, sets in value_sets:
             small, big = sorted((sets[ra], sets[rb]), key=len)
@@ -292,6 +318,11 @@ def greedy(
         parent[rb] = ra
         size[ra] += size[rb]
         forced[ra] = forced[ra] or forced[rb] or over is not None
+        if apart is not None:
+            if len(apart[ra]) < len(apart[rb]):
+                apart[ra], apart[rb] = apart[rb], apart[ra]
+            apart[ra] |= apart[rb]
+            apart[rb] = set()
         for _, _, sets in value_sets:
             if len(sets[ra]) < len(sets[rb]):
                 sets[ra], sets[rb] = sets[rb], sets[ra]

@@ -21,6 +21,7 @@ from idres_spark.golden_config import PROFILE_COLUMNS
 from idres_spark.profiles.ids import CREATED_AT, PREVIOUS_PROFILE_ID
 from idres_spark.profiles.survivorship import MERGED_AWAY, Survivorship
 from idres_spark.run_context import RunContext
+from idres_spark.state.history import PERMANENT_PRIORITY
 
 RECORD_MAP_COLUMNS = (
     C.RECORD_ID, C.SOURCE, C.SOURCE_RECORD_ID, C.PROFILE_ID, C.LINKED_BY, C.RUN_ID,
@@ -90,7 +91,8 @@ def _record_map(
     transformations find their links between unchanged records of one profile again whenever
     they review its phone group, and rule links between them are not made again, so counting
     those would change the explanation of a batch run twice (docs/outputs.md, record_map)."""
-    links = edges.where(F.col(C.PRIORITY) >= 0)  # permanent links say nothing new
+    # permanent links say nothing new (a steward's must-link does: ``override:<id>``)
+    links = edges.where(F.col(C.PRIORITY) != PERMANENT_PRIORITY)
     strength = F.struct(C.PRIORITY, (-F.col(C.SCORE)).alias("s"), C.REASON).alias("strength")
     ends = links.select(F.col(C.SRC).alias(C.RECORD_ID), F.col(C.DST).alias("_other"), strength)
     ends = ends.unionByName(

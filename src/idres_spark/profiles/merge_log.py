@@ -6,7 +6,10 @@ Two kinds of rows, both with the columns of DESIGN.md plus ``from_record_id``,
 - a link (edge) that brought a record new to the state into a profile: the ``src`` record, as
   the profile it would be alone (or its earlier profile), into the profile holding ``dst``;
 - a retirement: an earlier profile that merged into another one this run (profile ids of both,
-  their primary identifiers, and the strongest link that crossed between them).
+  their primary identifiers, and the strongest link that crossed between them);
+- a split: an earlier profile some of whose records now form another profile (the earlier
+  id, the new part's id, their primary identifiers, reason ``split:<cause>``, e.g.
+  ``split:override:ov-7``). Earlier rows are never edited.
 
 Links between records that were already in the state are not logged again (earlier merges are
 permanent and were logged when they happened), so re-running a batch adds no rows.
@@ -21,6 +24,7 @@ from pyspark.sql import types as T
 from idres_spark import columns as C
 from idres_spark.profiles.ids import PREVIOUS_PROFILE_ID, new_profile_id
 from idres_spark.run_context import RunContext
+from idres_spark.state.history import PERMANENT_PRIORITY
 
 MERGE_LOG_COLUMNS = (
     "source_profile_id", "source_email", "source_external_id", "source_phone",
@@ -46,14 +50,19 @@ def build_merge_log(
     retired: DataFrame,
     run: RunContext,
     previous_profiles: DataFrame | None = None,
+    splits: DataFrame | None = None,
+    split_causes: DataFrame | None = None,
 ) -> DataFrame:
-    """This run's rows of the merge log."""
-    links = edges.where(F.col(C.PRIORITY) >= 0)
+    """This run's rows of the merge log. ``splits``: earlier profile -> a split-off part's
+    id; ``split_causes``: ``profile_id, cause`` of the earlier profiles resolved again."""
+    links = edges.where(F.col(C.PRIORITY) != PERMANENT_PRIORITY)
     rows = _link_rows(members, links)
     if previous_profiles is not None:
         rows = rows.unionByName(
             _retirement_rows(members, links, profiles, retired, previous_profiles)
         )
+        if splits is not None:
+            rows = rows.unionByName(_split_rows(splits, split_causes, profiles, previous_profiles))
     merged_at = F.lit(run.run_ts).cast("timestamp")
     current = rows.select(
         "source_profile_id", "source_email", "source_external_id", "source_phone",
@@ -144,3 +153,41 @@ def _retirement_rows(
             F.lit(None).cast("string").alias("to_record_id"),
         )  # fmt: skip
     )
+
+
+def _split_rows(
+    splits: DataFrame,
+    causes: DataFrame | None,
+    profiles: DataFrame,
+    previous_profiles: DataFrame,
+) -> DataFrame:
+    before = previous_profiles.select(
+        F.col(C.PROFILE_ID).alias(PREVIOUS_PROFILE_ID),
+        F.col("primary_email").alias("source_email"),
+        F.col("primary_user_id").alias("source_external_id"),
+        F.col("primary_phone").alias("source_phone"),
+    )
+    after = profiles.select(
+        C.PROFILE_ID,
+        F.col("primary_email").alias("destination_email"),
+        F.col("primary_user_id").alias("destination_external_id"),
+        F.col("primary_phone").alias("destination_phone"),
+    )
+    rows = splits.join(before, PREVIOUS_PROFILE_ID).join(after, C.PROFILE_ID)
+    cause = F.lit(None).cast("string")
+    if causes is not None:
+        rows = rows.join(
+            causes.select(F.col(C.PROFILE_ID).alias(PREVIOUS_PROFILE_ID), "cause"),
+            PREVIOUS_PROFILE_ID, "left",
+        )  # fmt: skip
+        cause = F.col("cause")
+    return rows.select(
+        F.col(PREVIOUS_PROFILE_ID).alias("source_profile_id"),
+        "source_email", "source_external_id", "source_phone",
+        F.col(C.PROFILE_ID).alias("destination_profile_id"),
+        "destination_email", "destination_external_id", "destination_phone",
+        F.concat_ws(":", F.lit("split"), cause).alias(C.REASON),
+        F.lit(None).cast("double").alias(C.SCORE),
+        F.lit(None).cast("string").alias("from_record_id"),
+        F.lit(None).cast("string").alias("to_record_id"),
+    )  # fmt: skip

@@ -56,6 +56,7 @@ TABLES = (
     ("diagnostics/pruned_groups", "pruned_groups"),
     ("diagnostics/transformation_no_merge", "transformation_no_merge"),
     ("diagnostics/golden_override_status", "golden_override_status"),
+    ("diagnostics/override_status", "override_status"),
     ("events", "events"),
     ("profile_field_provenance", "profile_field_provenance"),
     ("merge_log", "merge_log"),

@@ -94,6 +94,7 @@ def _run(
     frames = read.load_sources(spark, config)
     event_rows = read.load_events(spark, config)
     golden_overrides = read.load_golden_overrides(spark, config)
+    steward_overrides = read.load_steward_overrides(spark, config)
     run_dir = store.run_dir(run.run_id)  # this attempt's own: overlapping runs never share
     folder = f"{root}/{run_dir}"  # a fresh folder, published only once complete
     work = _work_dir(config, run_dir.rsplit("/", 1)[1])
@@ -111,6 +112,8 @@ def _run(
             store_records=None if preview else _store_at(f"{folder}/records"),
             graph_checkpoint=parquet_checkpoint(f"{work}/graph"), timer=timer,
             small_run_checkpoint=local_checkpoint if _local_mode(spark) else None,
+            steward_overrides=steward_overrides,
+            record_map_of=lambda seq: store.run_record_map(spark, root, seq),
         )  # fmt: skip
         if preview:
             with timer.stage("write"):

@@ -129,6 +129,9 @@ def run_metrics(spark: SparkSession, root: str, run: RunContext) -> dict[str, An
     steward_status = f"{root}/diagnostics/golden_override_status"
     if FileSystem(spark, root).exists(steward_status):
         grouped["steward"] = (spark.read.parquet(steward_status), F.col("status"))
+    override_status = f"{root}/diagnostics/override_status"
+    if FileSystem(spark, root).exists(override_status):
+        grouped["overrides"] = (spark.read.parquet(override_status), F.col("status"))
     counts: dict[str, dict[Any, int]] = {name: {} for name in grouped}
     parts = [
         frame.groupBy(F.lit(name).alias("figure"), key.cast("string").alias("key")).count()
@@ -177,6 +180,12 @@ def run_metrics(spark: SparkSession, root: str, run: RunContext) -> dict[str, An
         **(
             {"golden_overrides": dict(sorted(counts["steward"].items()))}
             if "steward" in counts
+            else {}
+        ),
+        # steward overrides (stewardship.overrides) by status
+        **(
+            {"overrides": dict(sorted(counts["overrides"].items()))}
+            if "overrides" in counts
             else {}
         ),
     }

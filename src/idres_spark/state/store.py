@@ -29,6 +29,7 @@ from idres_spark.profiles.merge_log import read_merge_log
 from idres_spark.state.storage import FileSystem
 
 PROVENANCE = "profile_field_provenance"
+OVERRIDE_STATUS = "diagnostics/override_status"
 
 PUBLISHED = "_published"
 RUNS = "runs"
@@ -57,6 +58,7 @@ class PreviousState:
     merge_log: DataFrame
     folder: str | None = None  # the run folder the tables are read from
     provenance: DataFrame | None = None  # None: a state written before the table existed
+    override_status: DataFrame | None = None  # the steward overrides it applied (or None)
 
 
 def published_runs(spark: SparkSession, root: str) -> list[PublishedRun]:
@@ -87,6 +89,15 @@ def _read_pointer(fs: FileSystem, path: str) -> PublishedRun:
 def current_run(spark: SparkSession, root: str) -> PublishedRun | None:
     runs = published_runs(spark, root)
     return runs[-1] if runs else None
+
+
+def run_record_map(spark: SparkSession, root: str, seq: int) -> DataFrame | None:
+    """The record map of the published run ``seq`` while its folder is retained, else None."""
+    for run in published_runs(spark, root):
+        path = f"{root.rstrip('/')}/{run.run_dir}/record_map"
+        if run.seq == seq and FileSystem(spark, root).exists(path):
+            return spark.read.parquet(path)
+    return None
 
 
 def table_path(spark: SparkSession, root: str, table: str) -> str:
@@ -225,6 +236,8 @@ def read_previous(spark: SparkSession, root: str) -> PreviousState | None:
             "run current (or restore the folder), then re-run",
             code="stale_pointer",
         )
+    fs = FileSystem(spark, root)
+    status = f"{base}/{OVERRIDE_STATUS}"
     return PreviousState(
         run=run,
         records=spark.read.parquet(f"{base}/records"),
@@ -234,7 +247,8 @@ def read_previous(spark: SparkSession, root: str) -> PreviousState | None:
         folder=base,
         provenance=(
             spark.read.parquet(f"{base}/{PROVENANCE}")
-            if FileSystem(spark, root).exists(f"{base}/{PROVENANCE}")
+            if fs.exists(f"{base}/{PROVENANCE}")
             else None
         ),
+        override_status=spark.read.parquet(status) if fs.exists(status) else None,
     )
