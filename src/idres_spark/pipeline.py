@@ -54,6 +54,7 @@ class ResolutionResult:
     events: DataFrame | None = None
     override_status: DataFrame | None = None  # diagnostics/golden_override_status
     steward_status: DataFrame | None = None  # diagnostics/override_status (stewardship)
+    splits: DataFrame | None = None  # earlier profile id -> a new profile split off it
     observations: tuple[Observation, ...] = ()  # figures counted while the stages ran
     records_stored: bool = False  # the records table is already written (``store_records``)
     # table -> an earlier run's folder of it whose files the new table starts from (the new
@@ -298,6 +299,7 @@ def resolve(
         merge_log=merge_log,
         new_merges=new_merges,
         retired=retired,
+        splits=splits if plan else None,
         quarantine=quarantine,
         hubs=hubs,
         pruned_groups=linked.pruned_groups,

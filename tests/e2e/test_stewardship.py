@@ -14,7 +14,7 @@ from pyspark.sql import functions as F
 from test_incremental import PHONE_AND_NAME, ids_of, write_batch
 
 from idres_spark.config import parse_config
-from idres_spark.errors import UsageError
+from idres_spark.errors import InputError
 from idres_spark.profiles.merge_log import read_merge_log
 from idres_spark.run.job import run_job
 from idres_spark.state import store
@@ -126,9 +126,15 @@ def test_overrides_over_five_nights(spark, tmp_path):
     assert one["web:31"] != one["web:32"] and one["web:41"] == one["web:42"]
     assert one["web:21"] == one["web:22"]
 
-    # night 2: every override lands
+    # night 2: every override lands; a preview first shows the splits and changes nothing
     write_overrides(steward, OVERRIDES)
     batch = write_batch(tmp_path / "b2", NIGHT_2)
+    state = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    preview = run_job(config(batch, out, steward), night(2), spark, preview=True)
+    assert preview["profile_changes"] == {
+        "created": 1, "grown": 1, "merged": 1, "split": 5, "split_off": 5}  # fmt: skip
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and "preview" not in
+            p.parts} == state  # fmt: skip
     metrics = run_job(config(batch, out, steward), night(2), spark)
     two = ids_of(spark, out)
     assert statuses(spark, out) == {o[0]: "applied" for o in OVERRIDES}
@@ -184,7 +190,7 @@ def test_overrides_over_five_nights(spark, tmp_path):
 
     # strict: a contradiction stops the run before anything is published
     write_overrides(steward, [*OVERRIDES, ("m9", "must_link", "web:21", "web:22", None)])
-    with pytest.raises(UsageError) as err:
+    with pytest.raises(InputError) as err:
         run_job(config(batch, out, steward, strict=True), night(6), spark)
     assert err.value.code == "override_conflict" and "c4" in str(err.value)
     assert len(store.published_runs(spark, str(out))) == 5

@@ -367,3 +367,26 @@ def test_property_groups_fit_refine_components_and_are_deterministic(spark, make
     again = run(spark, make_records, rows[::-1], edges[::-1], max_group_size=size,
                 identifier_limits=limits)  # fmt: skip
     assert parts(again) == groups and kept_pairs(again) == kept
+
+
+@pytest.mark.parametrize("limited", [True, False])
+def test_cannot_link_cuts_the_weakest_link_between_its_sides(spark, make_records, limited):
+    """A chain a-b-c-d-e (the permanent link c-d strongest, the rule link b-c weakest) with a
+    cannot-link between a and e: the cut falls on b-c; an unrelated pair stays whole; with or
+    without group limits."""
+    rows = [{"record_id": f"w:{x}"} for x in "abcdexy"]
+    links = [edge("w:a", "w:b", priority=0), edge("w:b", "w:c", priority=2),
+             edge("w:c", "w:d", priority=-1), edge("w:d", "w:e", priority=1, score=0.5),
+             edge("w:x", "w:y")]  # fmt: skip
+    cannot = spark.createDataFrame(
+        [("w:a", 1), ("w:e", -1), ("w:x", 2)], "record_id string, tag long"
+    )
+    result = link_records(
+        make_records(rows), spark.createDataFrame(links, EDGES), NATIVE,
+        limits=LimitsConfig(max_group_size=50) if limited else None,
+        cannot=cannot, cannot_ids=("c1", "c2"),
+    )  # fmt: skip
+    assert parts(result) == [{"w:a", "w:b"}, {"w:c", "w:d", "w:e"}, {"w:x", "w:y"}]
+    assert ("w:b", "w:c") not in kept_pairs(result) and ("w:c", "w:d") in kept_pairs(result)
+    (pruned,) = result.pruned_groups.collect()
+    assert pruned.cut_reasons == {"cannot_link:c1": 1} and pruned.parts_after == 2

@@ -7,7 +7,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from idres_spark.errors import UsageError
+from idres_spark.errors import InputError
 from idres_spark.linking import limits as L
 from idres_spark.stewardship import overrides as O
 
@@ -70,7 +70,7 @@ def test_must_link_chain_across_a_cannot_link_newer_one_not_applied():
         "applied", "applied", "conflicted", "applied"]  # fmt: skip
     assert "contradicts c1" in status["m2"].detail
     assert sorted(oid for *_, oid in decision.must_links) == ["m1", "m3"]
-    with pytest.raises(UsageError) as err:
+    with pytest.raises(InputError) as err:
         decide([row("c1", "cannot_link", "web:1", "web:3", created="2025-07-01"),
                 row("m1", "must_link", "web:1", "web:2", created="2025-07-02"),
                 row("m2", "must_link", "web:2", "web:3", created="2025-07-03")],

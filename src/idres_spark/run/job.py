@@ -214,7 +214,9 @@ def _write_preview(
 
 
 def profile_diff(result: ResolutionResult) -> DataFrame:
-    """``profile_id, change (created|grown|merged), records_before, records_after, merged_into``."""
+    """``profile_id, change, records_before, records_after, merged_into, split_from``; change:
+    ``created``, ``grown``, ``merged`` (into ``merged_into``), ``split`` (it lost records to
+    new profiles) or ``split_off`` (a new profile of records of ``split_from``)."""
     # only the recomputed profiles can have changed; the carried ones are the earlier rows
     after = result.recomputed_profiles.select(
         C.PROFILE_ID, F.col("record_count").alias("records_after")
@@ -228,14 +230,23 @@ def profile_diff(result: ResolutionResult) -> DataFrame:
         F.col(PREVIOUS_PROFILE_ID).alias(C.PROFILE_ID), F.col(C.PROFILE_ID).alias("merged_into")
     )
     joined = after.join(before, C.PROFILE_ID, "full").join(retired, C.PROFILE_ID, "left")
+    split_from = F.lit(None).cast("string")
+    if result.splits is not None:
+        parts = result.splits.groupBy(C.PROFILE_ID).agg(
+            F.min(PREVIOUS_PROFILE_ID).alias("split_from")
+        )
+        joined, split_from = joined.join(parts, C.PROFILE_ID, "left"), F.col("split_from")
     change = (
         F.when(F.col("merged_into").isNotNull(), "merged")
+        .when(F.col("records_before").isNull() & split_from.isNotNull(), "split_off")
         .when(F.col("records_before").isNull(), "created")
         .when(F.col("records_after") > F.col("records_before"), "grown")
+        .when(F.col("records_after") < F.col("records_before"), "split")
     )
     return joined.select(
-        C.PROFILE_ID, change.alias("change"), "records_before", "records_after", "merged_into"
-    ).where(F.col("change").isNotNull())
+        C.PROFILE_ID, change.alias("change"), "records_before", "records_after", "merged_into",
+        split_from.alias("split_from"),
+    ).where(F.col("change").isNotNull())  # fmt: skip
 
 
 EXPORT_MARKER = "_idres_export.json"  # written into every export folder: the export's own

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 from pydantic import Field
 
-from idres_spark.errors import UsageError
+from idres_spark.errors import InputError
 from idres_spark.golden_config import TableInput, _Model
 
 ACTIONS = ("must_link", "cannot_link", "block_identifier", "retract")
@@ -284,7 +284,7 @@ def decide(
 def _conflict(o: Override, against: str, strict: bool, count: int) -> Status:
     detail = f"contradicts {against}: not applied (the older override wins)"
     if strict:
-        raise UsageError(
+        raise InputError(
             f"stewardship.overrides: {o.action} {o.override_id} {detail}; retract one of them "
             "or set stewardship.strict: false to report such conflicts instead",
             code="override_conflict",
