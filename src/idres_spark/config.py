@@ -564,9 +564,10 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Co
             block[key] = _resolve_path(block[key], path.parent)
     for section in ("golden", "stewardship"):
         block = data.get(section)
-        table = block.get("overrides") if isinstance(block, dict) else None
-        if isinstance(table, dict) and isinstance(table.get("path"), str):
-            table["path"] = _resolve_path(table["path"], path.parent)
+        for key in ("overrides", "erasure"):
+            table = block.get(key) if isinstance(block, dict) else None
+            if isinstance(table, dict) and isinstance(table.get("path"), str):
+                table["path"] = _resolve_path(table["path"], path.parent)
     for key, value in (overrides or {}).items():
         if not isinstance(data.get(key), dict):
             data[key] = {}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import reduce
 from typing import Any
 
 from pyspark.sql import DataFrame, Observation
@@ -32,6 +33,7 @@ from idres_spark.state import history
 from idres_spark.state import scope as scope_of
 from idres_spark.state.store import PreviousState
 from idres_spark.stewardship import apply as stewardship
+from idres_spark.stewardship import erasure
 from idres_spark.timing import StageTimer
 
 
@@ -55,6 +57,8 @@ class ResolutionResult:
     override_status: DataFrame | None = None  # diagnostics/golden_override_status
     steward_status: DataFrame | None = None  # diagnostics/override_status (stewardship)
     splits: DataFrame | None = None  # earlier profile id -> a new profile split off it
+    erasure: Any = None  # the ErasurePlan of stewardship.erasure, when there is one
+    suppressed: DataFrame | None = None  # record_id of the batch's suppressed records
     observations: tuple[Observation, ...] = ()  # figures counted while the stages ran
     records_stored: bool = False  # the records table is already written (``store_records``)
     # table -> an earlier run's folder of it whose files the new table starts from (the new
@@ -102,6 +106,10 @@ class ResolutionResult:
             tables["diagnostics/golden_override_status"] = self.override_status
         if self.steward_status is not None:
             tables["diagnostics/override_status"] = self.steward_status
+        if self.erasure is not None:
+            tables["suppression"] = self.erasure.suppression
+            tables["erased_profiles"] = self.erasure.erased_profiles
+            tables["diagnostics/erasure_audit"] = self.erasure.audit
         return tables
 
 
@@ -137,6 +145,9 @@ def resolve(
     small_run_checkpoint: Checkpointer | None = None,
     steward_overrides: DataFrame | None = None,
     record_map_of: Callable[[int], DataFrame | None] | None = None,
+    erasure_requests: DataFrame | None = None,
+    erasure_key: bytes | None = None,
+    oldest_retained_seq: int | None = None,
 ) -> ResolutionResult:
     """Resolve one batch; with ``previous`` (incremental mode) against the published state.
 
@@ -154,6 +165,9 @@ def resolve(
     ``steward_overrides`` (the ``stewardship.overrides`` rows, :mod:`idres_spark.stewardship`)
     link, separate and block records, and resolve again the earlier profiles they change;
     ``record_map_of(seq)`` reads a retained run's record map for ``profile:<id>@<seq>``.
+    ``erasure_requests`` (``stewardship.erasure``) erase and suppress records before anything
+    else sees the batch; ``erasure_key`` keys the suppression list's hashes;
+    ``oldest_retained_seq`` tells when an applied request is complete.
     """
     timer = timer or StageTimer()
     with timer.stage("read+normalize"):
@@ -163,6 +177,10 @@ def resolve(
         dropped = Observation("values_dropped")
         normalized = normalize.normalize_records(batch, config.normalization, dropped)
         arrived = history.arrived_records(normalized, run)
+        arrived, previous, erasing, suppressed = erasure.at_read(
+            arrived, erasure_requests, previous, run, erasure_key, oldest_retained_seq
+        )
+        erased = erasing is not None and erasing.any_erased  # the state's tables are rewritten
         # without earlier state, or when the rules changed since the published run, every
         # pair is compared (again)
         all_new = previous is None or not previous.run.run_id.endswith(run.config_fingerprint[:8])
@@ -176,7 +194,13 @@ def resolve(
             )
             replaces = changed.where(F.col(history.REPLACES)).limit(1).count() > 0
             changed = changed.drop(history.REPLACES)
-            if small and not replaces and previous.folder is not None and store_records:
+            if (
+                small
+                and not replaces
+                and not erased
+                and previous.folder is not None
+                and (store_records)
+            ):
                 # only records new to the state: the earlier table's files stay as they are
                 arrived, carried_from = changed, f"{previous.folder}/records"
             else:
@@ -195,7 +219,9 @@ def resolve(
         # a state from before provenance, or whose profiles lack a golden column, is
         # recomputed whole once: its rows cannot be carried as they are
         outdated = previous is not None and not _golden_current(previous, config)
-        partial = small and not all_new and not outdated and scope != "all"
+        partial = small and not all_new and not outdated and scope != "all" and not erased
+        if erased and previous is not None:  # profiles that lost records are resolved again
+            records = stewardship.unpin(records, erasing.unpinned, previous.record_map)
     plan = None
     if steward_overrides is not None:
         with timer.stage("stewardship"):
@@ -245,8 +271,10 @@ def resolve(
         else:
             resolved = scope_of.whole(records, previous)
         pinned = resolved.previous_map
-        if plan is not None and pinned is not None:
-            pinned = stewardship.pinned(pinned, plan.unpinned)
+        causes = [p.unpinned for p in (plan, erasing) if p is not None]
+        unpinned = reduce(DataFrame.unionByName, causes) if causes else None
+        if unpinned is not None and pinned is not None:
+            pinned = stewardship.pinned(pinned, unpinned)
         earlier = history.permanent_edges(pinned, records.sparkSession)
         edges = materialize(found.unionByName(earlier))
     with timer.stage("graph"):
@@ -260,9 +288,10 @@ def resolve(
     with timer.stage("profiles"):
         assigned, retired, splits = profile_ids.assign(
             groups, resolved.previous_map, resolved.previous_profiles, run_id=run.run_id,
-            # splits happen only where a steward's override re-resolves profiles
-            record_ts=resolved.records.select(C.RECORD_ID, C.EVENT_TS) if plan else None,
+            # splits happen only where an override or an erasure re-resolves profiles
+            record_ts=resolved.records.select(C.RECORD_ID, C.EVENT_TS) if causes else None,
             keep_id=plan.keep_id if plan else None,
+            never_reuse=erasing.erased_profiles if erasing else None,
         )  # fmt: skip
         members = materialize(golden.members_of(resolved.records, assigned, edges))
         survivorship = Survivorship(config.golden, config.custom_fields)
@@ -271,7 +300,7 @@ def resolve(
         )
         new_merges = build_merge_log(
             members, edges, profile_rows, retired, run, resolved.previous_profiles,
-            splits=splits if plan else None, split_causes=plan.unpinned if plan else None,
+            splits=splits if causes else None, split_causes=unpinned,
         )  # fmt: skip
     recomputed = profile_rows
     if resolved.partial:
@@ -280,8 +309,13 @@ def resolve(
         provenance = resolved.carried_provenance.unionByName(provenance)
     merge_log, appended = new_merges, {}
     if previous is not None:
-        merge_log = previous.merge_log.select(*new_merges.columns).unionByName(new_merges)
-        if previous.folder is not None:  # written as the earlier files + this run's rows
+        earlier_log = previous.merge_log.select(*new_merges.columns)
+        if erased:  # rewritten whole, without the erased records' values
+            earlier_log = erasure.scrub_merge_log(
+                earlier_log, erasing.erased, erasing.erased_values
+            )
+        merge_log = earlier_log.unionByName(new_merges)
+        if previous.folder is not None and not erased:  # the earlier files + this run's rows
             appended = {"merge_log": f"{previous.folder}/merge_log"}
     override_status = None
     if golden_overrides is not None:
@@ -299,7 +333,9 @@ def resolve(
         merge_log=merge_log,
         new_merges=new_merges,
         retired=retired,
-        splits=splits if plan else None,
+        splits=splits if causes else None,
+        erasure=erasing,
+        suppressed=suppressed,
         quarantine=quarantine,
         hubs=hubs,
         pruned_groups=linked.pruned_groups,

@@ -30,6 +30,8 @@ from idres_spark.errors import InputError
 from idres_spark.golden_config import OVERRIDE_COLUMNS, OVERRIDE_OPTIONAL, TableInput
 from idres_spark.stewardship.overrides import COLUMNS as STEWARD_COLUMNS
 from idres_spark.stewardship.overrides import REQUIRED as STEWARD_REQUIRED
+from idres_spark.stewardship.requests import COLUMNS as ERASURE_COLUMNS
+from idres_spark.stewardship.requests import REQUIRED as ERASURE_REQUIRED
 
 CANONICAL_STRING_FIELDS = (
     C.EMAIL, C.EMAIL_STATUS, C.PHONE, C.USER_ID, C.DEVICE_ID, C.IP, C.FIRST_NAME, C.LAST_NAME,
@@ -158,6 +160,30 @@ def load_steward_overrides(spark: SparkSession, config: Config) -> DataFrame | N
         *[
             (F.trim(_str(c)) if c in available else F.lit(None).cast("string")).alias(c)
             for c in STEWARD_COLUMNS
+        ]
+    )
+
+
+def load_erasure_requests(spark: SparkSession, config: Config) -> DataFrame | None:
+    """The rows of ``stewardship.erasure`` as trimmed text (absent optional columns null);
+    None when the config names no such table."""
+    spec = config.stewardship.erasure
+    if spec is None:
+        return None
+    df = _open(spark, spec, "stewardship.erasure")
+    available = [c for c in df.columns if c != CORRUPT]
+    missing = [c for c in ERASURE_REQUIRED if c not in available]
+    if missing:
+        raise InputError(
+            f"stewardship.erasure ({spec.table or spec.path}): missing columns {missing}; "
+            f"available: {sorted(available)}. A request needs {list(ERASURE_REQUIRED)} "
+            "(docs/stewardship.md)",
+            code="missing_column",
+        )
+    return df.select(
+        *[
+            (F.trim(_str(c)) if c in available else F.lit(None).cast("string")).alias(c)
+            for c in ERASURE_COLUMNS
         ]
     )
 

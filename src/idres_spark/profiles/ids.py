@@ -40,10 +40,13 @@ def assign(
     run_id: str = "",
     record_ts: DataFrame | None = None,
     keep_id: DataFrame | None = None,
+    never_reuse: DataFrame | None = None,
 ) -> tuple[DataFrame, DataFrame, DataFrame]:
     """(``record_id, profile_id, previous_profile_id, created_at``; retired profiles;
     splits). ``record_ts``: ``record_id, event_ts`` (the oldest-record tie break);
-    ``keep_id``: ``record_id`` of the records whose part keeps its profile's id.
+    ``keep_id``: ``record_id`` of the records whose part keeps its profile's id;
+    ``never_reuse``: ``profile_id`` of profiles gone for good (erased): a new profile whose
+    id would be one of them gets the salted id of a split-off part instead.
 
     ``created_at`` is null for new profiles (the caller fills in the run's time).
     """
@@ -93,20 +96,21 @@ def assign(
     )
     split_off = parts.where(~F.col("_part")).select(GROUP_KEY, PREVIOUS_PROFILE_ID)
     salted = new_profile_id(F.concat_ws("@", GROUP_KEY, F.lit(run_id)))
-    new_id = F.when(F.col("_split").isNotNull(), salted).otherwise(new_profile_id(F.col(GROUP_KEY)))
-    assigned = (
-        members.join(survivors, GROUP_KEY, "left")
-        .join(
-            split_off.groupBy(GROUP_KEY).agg(F.min(PREVIOUS_PROFILE_ID).alias("_split")),
-            GROUP_KEY,
-            "left",
-        )  # fmt: skip
-        .select(
-            C.RECORD_ID,
-            F.coalesce("_survivor", new_id).alias(C.PROFILE_ID),
-            PREVIOUS_PROFILE_ID,
-            CREATED_AT,
-        )
+    plain = new_profile_id(F.col(GROUP_KEY))
+    joined = members.join(survivors, GROUP_KEY, "left").join(
+        split_off.groupBy(GROUP_KEY).agg(F.min(PREVIOUS_PROFILE_ID).alias("_split")),
+        GROUP_KEY, "left",
+    )  # fmt: skip
+    taken = F.col("_split").isNotNull()
+    if never_reuse is not None:
+        gone = never_reuse.select(F.col(C.PROFILE_ID).alias("_gone")).distinct()
+        joined = joined.join(F.broadcast(gone), plain == F.col("_gone"), "left")
+        taken = taken | F.col("_gone").isNotNull()
+    assigned = joined.select(
+        C.RECORD_ID,
+        F.coalesce("_survivor", F.when(taken, salted).otherwise(plain)).alias(C.PROFILE_ID),
+        PREVIOUS_PROFILE_ID,
+        CREATED_AT,
     )
     retired = (
         ranked.where("_rank > 1")

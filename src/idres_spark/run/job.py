@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import time
 from typing import Any
 
@@ -95,6 +96,8 @@ def _run(
     event_rows = read.load_events(spark, config)
     golden_overrides = read.load_golden_overrides(spark, config)
     steward_overrides = read.load_steward_overrides(spark, config)
+    erasure_requests = read.load_erasure_requests(spark, config)
+    key = os.environ.get(config.stewardship.suppression_key_env)
     run_dir = store.run_dir(run.run_id)  # this attempt's own: overlapping runs never share
     folder = f"{root}/{run_dir}"  # a fresh folder, published only once complete
     work = _work_dir(config, run_dir.rsplit("/", 1)[1])
@@ -114,6 +117,8 @@ def _run(
             small_run_checkpoint=local_checkpoint if _local_mode(spark) else None,
             steward_overrides=steward_overrides,
             record_map_of=lambda seq: store.run_record_map(spark, root, seq),
+            erasure_requests=erasure_requests, erasure_key=key.encode() if key else None,
+            oldest_retained_seq=store.oldest_retained_seq(spark, root) if previous else None,
         )  # fmt: skip
         if preview:
             with timer.stage("write"):
@@ -179,6 +184,8 @@ def _write_and_publish(
             "profiles_recomputed": result.profiles_recomputed,
             "run_dir": run_dir,
         }
+        if result.suppressed is not None:  # dropped at read by the suppression list
+            metrics["suppressed_records"] = result.suppressed.count()
         # every record read (unchanged ones too), not only the new or changed ones
         metrics["records_in"] = metrics.pop("batch_records") + metrics["quarantined"]
     metrics["stage_seconds"] = timer.as_dict()

@@ -129,9 +129,10 @@ def run_metrics(spark: SparkSession, root: str, run: RunContext) -> dict[str, An
     steward_status = f"{root}/diagnostics/golden_override_status"
     if FileSystem(spark, root).exists(steward_status):
         grouped["steward"] = (spark.read.parquet(steward_status), F.col("status"))
-    override_status = f"{root}/diagnostics/override_status"
-    if FileSystem(spark, root).exists(override_status):
-        grouped["overrides"] = (spark.read.parquet(override_status), F.col("status"))
+    for name, table in (("overrides", "override_status"), ("erasure", "erasure_audit")):
+        if FileSystem(spark, root).exists(f"{root}/diagnostics/{table}"):
+            frame = spark.read.parquet(f"{root}/diagnostics/{table}")
+            grouped[name] = (frame, F.col("status"))
     counts: dict[str, dict[Any, int]] = {name: {} for name in grouped}
     parts = [
         frame.groupBy(F.lit(name).alias("figure"), key.cast("string").alias("key")).count()
@@ -182,12 +183,12 @@ def run_metrics(spark: SparkSession, root: str, run: RunContext) -> dict[str, An
             if "steward" in counts
             else {}
         ),
-        # steward overrides (stewardship.overrides) by status
-        **(
-            {"overrides": dict(sorted(counts["overrides"].items()))}
-            if "overrides" in counts
-            else {}
-        ),
+        # steward overrides (stewardship.overrides) and erasure requests by status
+        **{
+            name: dict(sorted(counts[name].items()))
+            for name in ("overrides", "erasure")
+            if name in counts
+        },
     }
 
 

@@ -30,6 +30,12 @@ from idres_spark.state.storage import FileSystem
 
 PROVENANCE = "profile_field_provenance"
 OVERRIDE_STATUS = "diagnostics/override_status"
+# PreviousState field -> the run-folder table of erasure's state
+ERASURE_TABLES = {
+    "suppression": "suppression",
+    "erasure_audit": "diagnostics/erasure_audit",
+    "erased_profiles": "erased_profiles",
+}
 
 PUBLISHED = "_published"
 RUNS = "runs"
@@ -59,6 +65,9 @@ class PreviousState:
     folder: str | None = None  # the run folder the tables are read from
     provenance: DataFrame | None = None  # None: a state written before the table existed
     override_status: DataFrame | None = None  # the steward overrides it applied (or None)
+    suppression: DataFrame | None = None  # keyed hashes of suppressed records and identifiers
+    erasure_audit: DataFrame | None = None  # every erasure request read so far
+    erased_profiles: DataFrame | None = None  # profile ids erasure retired for good
 
 
 def published_runs(spark: SparkSession, root: str) -> list[PublishedRun]:
@@ -97,6 +106,15 @@ def run_record_map(spark: SparkSession, root: str, seq: int) -> DataFrame | None
         path = f"{root.rstrip('/')}/{run.run_dir}/record_map"
         if run.seq == seq and FileSystem(spark, root).exists(path):
             return spark.read.parquet(path)
+    return None
+
+
+def oldest_retained_seq(spark: SparkSession, root: str) -> int | None:
+    """The sequence number of the oldest published run whose folder still exists."""
+    fs = FileSystem(spark, root)
+    for run in published_runs(spark, root):
+        if fs.exists(f"{root.rstrip('/')}/{run.run_dir}"):
+            return run.seq
     return None
 
 
@@ -251,4 +269,9 @@ def read_previous(spark: SparkSession, root: str) -> PreviousState | None:
             else None
         ),
         override_status=spark.read.parquet(status) if fs.exists(status) else None,
+        **{
+            name: spark.read.parquet(f"{base}/{table}")
+            for name, table in ERASURE_TABLES.items()
+            if fs.exists(f"{base}/{table}")
+        },
     )

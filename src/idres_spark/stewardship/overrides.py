@@ -4,7 +4,7 @@ what this run applies, and a status per row.
 An override is written by a person, so the table is small (hundreds or thousands of rows):
 its rows and the records its anchors name are collected and decided here in plain Python,
 which the precedence rules need (a chain of must-links is a union-find; "the newer of two
-contradictory overrides is not applied" is an order). Nothing here imports pyspark; the
+contradictory overrides is not applied" is an order). No Spark work happens here; the
 Spark half (:mod:`idres_spark.stewardship.apply`) resolves anchors to records and turns the
 decision into links, separations and blocked values.
 
@@ -35,6 +35,7 @@ from pydantic import Field
 
 from idres_spark.errors import InputError
 from idres_spark.golden_config import TableInput, _Model
+from idres_spark.masking import mask
 
 ACTIONS = ("must_link", "cannot_link", "block_identifier", "retract")
 IDENTIFIERS = ("email", "phone", "user_id", "device_id")
@@ -51,6 +52,9 @@ class StewardshipConfig(_Model):
     overrides: TableInput | None = None  # the overrides table (docs/stewardship.md)
     strict: bool = False  # contradictory overrides stop the run instead of being reported
     max_anchor_records: int = Field(default=10_000, ge=1)  # records one anchor may name
+    erasure: TableInput | None = None  # the erasure requests table (docs/stewardship.md)
+    # the environment variable holding the key of the suppression list's hashes
+    suppression_key_env: str = "IDRES_SUPPRESSION_KEY"
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,16 @@ class Anchor:
     def text(self) -> str:
         suffix = f"@{self.run_seq}" if self.run_seq is not None else ""
         return f"{self.kind}:{self.value}{suffix}"
+
+    @property
+    def masked(self) -> str:
+        """For reports and logs: identifier values masked like everywhere else."""
+        if self.kind in ("record", *IDENTIFIERS):
+            source, sep, local = (
+                self.value.rpartition(":") if self.kind == "record" else ("", "", self.value)
+            )
+            return f"{self.kind}:{source}{sep}{mask(local)}"
+        return self.text
 
 
 @dataclass
@@ -106,7 +120,7 @@ def parse_anchor(text: str | None) -> Anchor:
     kind, sep, value = text.partition(":")
     if not sep or not value.strip() or not kind.strip():
         raise ValueError(
-            f"anchor {text!r}: write kind:value, e.g. record:web:17, email:ann@x.com, "
+            f"anchor {mask(text)!r}: write kind:value, e.g. record:web:17, email:ann@x.com, "
             "profile:P0123…, override:ov-7"
         )
     kind, value = kind.strip().lower(), value.strip()
@@ -239,12 +253,14 @@ def decide(
             decision.blocked.append((a.kind, a.value, o.override_id))
             status[o.override_id] = Status(o.override_id, o.action, APPLIED, records=count)
             continue
-        empty = [a.text for a, r in zip(o.anchors, named, strict=True) if not r]
+        empty = [a.masked for a, r in zip(o.anchors, named, strict=True) if not r]
         if empty:
             status[o.override_id] = Status(o.override_id, o.action, PENDING,
                 f"no record in the state matches {empty} yet", count)  # fmt: skip
             continue
-        big = [a.text for a, r in zip(o.anchors, named, strict=True) if len(r) > max_anchor_records]
+        big = [
+            a.masked for a, r in zip(o.anchors, named, strict=True) if len(r) > max_anchor_records
+        ]
         if big:
             status[o.override_id] = Status(o.override_id, o.action, INVALID,
                 f"{big} name more than {max_anchor_records} records (stewardship."
@@ -271,7 +287,11 @@ def decide(
             joined = {find(r) for r in left} & {find(r) for r in right}
             if overlap or joined:
                 chain = sorted({oid for src, _, oid in decision.must_links if find(src) in joined})
-                against = f"record {overlap[0]} on both sides" if overlap else ", ".join(chain)
+                against = (
+                    f"{Anchor('record', overlap[0]).masked} on both sides"
+                    if overlap
+                    else ", ".join(chain)
+                )
                 status[o.override_id] = _conflict(o, against, strict, count)
                 continue
             separations.append((o.override_id, set(left), set(right)))
