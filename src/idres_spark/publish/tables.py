@@ -57,6 +57,7 @@ TABLES = (
     ("diagnostics/transformation_no_merge", "transformation_no_merge"),
     ("diagnostics/golden_override_status", "golden_override_status"),
     ("diagnostics/override_status", "override_status"),
+    ("diagnostics/erasure_audit", "erasure_audit"),
     ("events", "events"),
     ("profile_field_provenance", "profile_field_provenance"),
     ("merge_log", "merge_log"),
