@@ -230,6 +230,7 @@ def resolve(
                 previous.override_status if previous else None, run.run_id,
                 run.run_ts.replace(tzinfo=None), config.stewardship,
                 record_map_of or (lambda seq: None),
+                erasing.erased_values if erasing else (),
             )  # fmt: skip
             if plan.any_unpinned and previous is not None:
                 records = stewardship.unpin(records, plan.unpinned, previous.record_map)

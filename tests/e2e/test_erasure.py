@@ -29,12 +29,13 @@ NIGHT_1 = [
     # the bridge: user id with 1, phone and name with 3; its email is its own
     {"id": "2", "email": "two-secret@x.com", "uid": "U1", "phone": PB, "last": "lee"},
     {"id": "3", "email": "three@x.com", "phone": PB, "last": "lee"},
-    {"id": "7", "email": "zed-secret@x.com", "phone": PZ},
+    {"id": "7", "email": "zed-secret@x.com", "phone": PZ, "uid": "UZ-secret"},
     {"id": "8", "email": "zed-secret@x.com"},
     {"id": "9", "email": "nine-secret@x.com", "uid": "U9"},
     {"id": "10", "email": "ten@x.com", "uid": "U9"},
 ]
-SECRETS = ("two-secret@x.com", "zed-secret@x.com", PZ, PZ[-10:], "nine-secret@x.com")
+SECRETS = ("two-secret@x.com", "zed-secret@x.com", PZ, PZ[-10:], "nine-secret@x.com",
+           "UZ-secret")  # fmt: skip
 REQUESTS = [
     ("e1", "erase_and_suppress", "web:2", "exact"),
     ("e2", "erase", f"phone:{PZ}", "connected"),  # names 7 only; connected takes 8 too
@@ -62,15 +63,17 @@ def write_requests(folder: Path, rows) -> Path:
     return folder
 
 
-def config(batch: Path, out: Path, requests: Path | None):
+def config(batch: Path, out: Path, requests: Path | None, overrides: Path | None = None):
     columns = {"record_id": "id", "email": "email", "phone": "phone", "user_id": "uid",
                "first_name": "first", "last_name": "last", "event_ts": "ts"}  # fmt: skip
     return parse_config({
         "sources": [{"name": "web", "format": "parquet", "path": str(batch), "columns": columns}],
         "rules": PHONE_AND_NAME,
         "output": {"path": str(out), "mode": "incremental", "keep_runs": 1},
-        **({"stewardship": {"erasure": {"format": "parquet", "path": str(requests)}}}
-           if requests else {}),
+        **({"stewardship": {
+            "erasure": {"format": "parquet", "path": str(requests)},
+            **({"overrides": {"format": "parquet", "path": str(overrides)}} if overrides else {}),
+        }} if requests else {}),
     })  # fmt: skip
 
 
@@ -108,16 +111,22 @@ def test_erasure_over_four_nights(spark, tmp_path, monkeypatch, caplog, capsys):
 
     # night 2: the requests; a preview first shows what they do and changes nothing
     write_requests(requests, REQUESTS)
+    overrides = tmp_path / "overrides"  # a cannot-link on a record erasure removes: inert
+    overrides.mkdir()
+    pd.DataFrame([{"override_id": "c9", "action": "cannot_link", "anchor_1": "web:9",
+                   "anchor_2": "web:1", "created_at": "2025-07-02"}]).to_parquet(
+        overrides / "part-0.parquet")  # fmt: skip
     batch = write_batch(tmp_path / "b2", [{"id": "20", "email": "new@x.com"}])
     state = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    preview = run_job(config(batch, out, requests), night(2), spark, preview=True)
+    preview = run_job(config(batch, out, requests, overrides), night(2), spark, preview=True)
     assert preview["profile_changes"] == {"created": 1, "split": 2, "split_off": 1}
     assert {p: b for p, b in ((p, p.read_bytes()) for p in out.rglob("*") if p.is_file())
             if "preview" not in p.parts} == state  # fmt: skip
     caplog.clear()
     capsys.readouterr()
-    metrics = run_job(config(batch, out, requests), night(2), spark)
+    metrics = run_job(config(batch, out, requests, overrides), night(2), spark)
     two = ids_of(spark, out)
+    assert metrics["overrides"] == {"inert": 1}
     assert set(two) == {"web:1", "web:3", "web:10", "web:20"}
     # the bridge is gone: its profile splits; the part with the smallest record keeps the id
     assert two["web:1"] == one["web:1"] != two["web:3"]

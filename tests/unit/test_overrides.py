@@ -111,6 +111,19 @@ def test_retract_expiry_pending_and_order_by_created_at():
     assert [s.override_id for s in decision.statuses][:3] == ["b1", "m1", "m2"]  # by time, id
 
 
+def test_an_override_on_erased_records_is_inert():
+    rows = [row("c9", "cannot_link", "web:9", "web:1"),
+            row("m9", "must_link", "email:gone@x.com", "web:1")]  # fmt: skip
+    parsed, _ = O.parse_rows(rows, NOW)
+    decision = O.decide(parsed, {O.parse_anchor("web:1"): ["web:1"]}, NOW,
+                        erased=frozenset({"web:9", "gone@x.com"}))  # fmt: skip
+    assert [(s.override_id, s.status) for s in decision.statuses] == [
+        ("c9", "inert"), ("m9", "inert")]  # fmt: skip
+    decision = O.decide(parsed, {O.parse_anchor("web:1"): ["web:1"]}, NOW,
+                        inert_before=frozenset({"c9"}))  # fmt: skip
+    assert [s.status for s in decision.statuses] == ["inert", "pending"]
+
+
 def test_greedy_never_joins_the_two_sides_of_a_cannot_link_even_by_permanent_links():
     # a chain 0-1-2-3, strongest at the ends; records 0 and 3 must stay apart: the weakest
     # link between them (1-2) is the one cut, permanent links included

@@ -72,6 +72,7 @@ def prepare(
     now: dt.datetime,
     settings: O.StewardshipConfig,
     record_map_of: Callable[[int], DataFrame | None] = lambda seq: None,
+    erased: tuple[str, ...] = (),
 ) -> Stewardship:
     """Decide the overrides of ``rows`` (the table, every column text) for this run."""
     spark = records.sparkSession
@@ -79,10 +80,11 @@ def prepare(
     linking = [o for o in parsed if o.action in ("must_link", "cannot_link")]
     anchors = sorted({a for o in linking for a in o.anchors}, key=lambda a: a.text)
     named = _records_of(anchors, records, previous_map, record_map_of)
+    before, inert = _before(previous_status)
     decision = O.decide(parsed, named["records"], now, strict=settings.strict,
-                        max_anchor_records=settings.max_anchor_records)  # fmt: skip
+                        max_anchor_records=settings.max_anchor_records,
+                        erased=frozenset(erased), inert_before=inert)  # fmt: skip
     statuses = decision.statuses + invalid
-    before = _applied_before(previous_status)
     changed = {s.override_id for s in decision.statuses if (s.status == O.APPLIED) != (
         s.override_id in before)}  # fmt: skip
     by_id = {o.override_id: o for o in parsed}
@@ -168,11 +170,13 @@ def _records_of(anchors, records, previous_map, record_map_of) -> dict[str, dict
     return {"records": found, "profiles": profiles, "profile_of": profile_of}
 
 
-def _applied_before(previous_status: DataFrame | None) -> set[str]:
+def _before(previous_status: DataFrame | None) -> tuple[set[str], frozenset[str]]:
+    """(the overrides applied by the published run, those it found inert)."""
     if previous_status is None:
-        return set()
-    rows = previous_status.where(F.col("status") == O.APPLIED).select("override_id").collect()
-    return {r.override_id for r in rows}
+        return set(), frozenset()
+    rows = previous_status.where(F.col("status").isin(O.APPLIED, O.INERT)).collect()
+    applied = {r.override_id for r in rows if r.status == O.APPLIED}
+    return applied, frozenset(r.override_id for r in rows if r.status == O.INERT)
 
 
 def _holding(records: DataFrame, previous_map: DataFrame, blocked) -> DataFrame:

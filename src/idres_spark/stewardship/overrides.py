@@ -43,8 +43,8 @@ COLUMNS = ("override_id", "action", "anchor_1", "anchor_2", "reason", "created_a
            "created_by", "expires_at", "keep_id_side")  # fmt: skip
 REQUIRED = ("override_id", "action", "anchor_1", "created_at")
 # statuses, as diagnostics/override_status reports them
-APPLIED, PENDING, CONFLICTED, RETRACTED, EXPIRED, INVALID = (
-    "applied", "pending", "conflicted", "retracted", "expired", "invalid",
+APPLIED, PENDING, CONFLICTED, RETRACTED, EXPIRED, INVALID, INERT = (
+    "applied", "pending", "conflicted", "retracted", "expired", "invalid", "inert",
 )  # fmt: skip
 
 
@@ -208,8 +208,13 @@ def decide(
     *,
     strict: bool = False,
     max_anchor_records: int = 10_000,
+    erased: frozenset[str] = frozenset(),
+    inert_before: frozenset[str] = frozenset(),
 ) -> Decision:
-    """Apply ``overrides`` (oldest first) to the records their anchors name this run."""
+    """Apply ``overrides`` (oldest first) to the records their anchors name this run.
+    ``erased``: the record ids and identifier values erasure removed in this run; an
+    override whose anchors name nothing because of them (or that was ``inert`` before,
+    ``inert_before``) is ``inert``, not pending."""
     decision = Decision()
     status: dict[str, Status] = {}
     parent: dict[str, str] = {}  # union-find over the records of applied must-links
@@ -253,7 +258,12 @@ def decide(
             decision.blocked.append((a.kind, a.value, o.override_id))
             status[o.override_id] = Status(o.override_id, o.action, APPLIED, records=count)
             continue
-        empty = [a.masked for a, r in zip(o.anchors, named, strict=True) if not r]
+        gone = [a for a, r in zip(o.anchors, named, strict=True) if not r]
+        if gone and (o.override_id in inert_before or all(a.value in erased for a in gone)):
+            status[o.override_id] = Status(o.override_id, o.action, INERT,
+                                           "an anchor's records were erased", count)  # fmt: skip
+            continue
+        empty = [a.masked for a in gone]
         if empty:
             status[o.override_id] = Status(o.override_id, o.action, PENDING,
                 f"no record in the state matches {empty} yet", count)  # fmt: skip
