@@ -194,13 +194,8 @@ def resolve(
             )
             replaces = changed.where(F.col(history.REPLACES)).limit(1).count() > 0
             changed = changed.drop(history.REPLACES)
-            if (
-                small
-                and not replaces
-                and not erased
-                and previous.folder is not None
-                and (store_records)
-            ):
+            appendable = small and not replaces and not erased and previous.folder is not None
+            if appendable and store_records:
                 # only records new to the state: the earlier table's files stay as they are
                 arrived, carried_from = changed, f"{previous.folder}/records"
             else:
@@ -219,9 +214,11 @@ def resolve(
         # a state from before provenance, or whose profiles lack a golden column, is
         # recomputed whole once: its rows cannot be carried as they are
         outdated = previous is not None and not _golden_current(previous, config)
-        partial = small and not all_new and not outdated and scope != "all" and not erased
+        partial = small and not all_new and not outdated and scope != "all"
+        why_all = None  # why stewardship made this run resolve every record
         if erased and previous is not None:  # profiles that lost records are resolved again
             records = stewardship.unpin(records, erasing.unpinned, previous.record_map)
+            partial, why_all = False, "an erasure request removed records from the state"
     plan = None
     if steward_overrides is not None:
         with timer.stage("stewardship"):
@@ -234,7 +231,9 @@ def resolve(
             )  # fmt: skip
             if plan.any_unpinned and previous is not None:
                 records = stewardship.unpin(records, plan.unpinned, previous.record_map)
-                partial = False  # resolved again from their records: not an affected set
+                # resolved again from their records: not an affected set
+                partial = False
+                why_all = why_all or "steward overrides changed since the published run"
     # what blocking, scoring and the transformations see: blocked values link nothing
     matched = stewardship.without_blocked(records, plan.blocked) if plan else records
     with timer.stage("block+score+transform"):
@@ -352,7 +351,7 @@ def resolve(
         recomputed_profiles=recomputed,
         previous_profiles=resolved.previous_profiles,
         scope="affected" if resolved.partial else "all",
-        scope_reason=_scope_reason(previous, all_new, small, outdated),
+        scope_reason=_scope_reason(previous, all_new, small, outdated) or why_all,
         profiles_recomputed=resolved.touched_profiles,
     )
 

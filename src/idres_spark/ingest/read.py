@@ -143,47 +143,39 @@ def load_steward_overrides(spark: SparkSession, config: Config) -> DataFrame | N
     """The rows of ``stewardship.overrides``, every column of
     :data:`idres_spark.stewardship.overrides.COLUMNS` as trimmed text (absent optional ones
     null); None when the config names no such table."""
-    spec = config.stewardship.overrides
-    if spec is None:
-        return None
-    df = _open(spark, spec, "stewardship.overrides")
-    available = [c for c in df.columns if c != CORRUPT]
-    missing = [c for c in STEWARD_REQUIRED if c not in available]
-    if missing:
-        raise InputError(
-            f"stewardship.overrides ({spec.table or spec.path}): missing columns {missing}; "
-            f"available: {sorted(available)}. An override needs {list(STEWARD_REQUIRED)}, "
-            "and anchor_2 for must_link and cannot_link (docs/stewardship.md)",
-            code="missing_column",
-        )
-    return df.select(
-        *[
-            (F.trim(_str(c)) if c in available else F.lit(None).cast("string")).alias(c)
-            for c in STEWARD_COLUMNS
-        ]
-    )
+    return _text_table(
+        spark, config.stewardship.overrides, "stewardship.overrides", STEWARD_COLUMNS,
+        STEWARD_REQUIRED, "An override needs {needed}, and anchor_2 for must_link and cannot_link",
+    )  # fmt: skip
 
 
 def load_erasure_requests(spark: SparkSession, config: Config) -> DataFrame | None:
-    """The rows of ``stewardship.erasure`` as trimmed text (absent optional columns null);
-    None when the config names no such table."""
-    spec = config.stewardship.erasure
+    """The rows of ``stewardship.erasure`` (:data:`idres_spark.stewardship.requests.COLUMNS`)
+    as trimmed text (absent optional ones null); None when the config names no such table."""
+    return _text_table(
+        spark, config.stewardship.erasure, "stewardship.erasure", ERASURE_COLUMNS,
+        ERASURE_REQUIRED, "A request needs {needed}",
+    )  # fmt: skip
+
+
+def _text_table(spark, spec, what: str, columns, required, needs: str) -> DataFrame | None:
+    """A people-written input table: ``columns`` as trimmed text; missing ``required`` ones
+    refused with the available columns and ``needs`` (its ``{needed}`` filled in)."""
     if spec is None:
         return None
-    df = _open(spark, spec, "stewardship.erasure")
+    df = _open(spark, spec, what)
     available = [c for c in df.columns if c != CORRUPT]
-    missing = [c for c in ERASURE_REQUIRED if c not in available]
+    missing = [c for c in required if c not in available]
     if missing:
         raise InputError(
-            f"stewardship.erasure ({spec.table or spec.path}): missing columns {missing}; "
-            f"available: {sorted(available)}. A request needs {list(ERASURE_REQUIRED)} "
-            "(docs/stewardship.md)",
+            f"{what} ({spec.table or spec.path}): missing columns {missing}; available: "
+            f"{sorted(available)}. {needs.format(needed=list(required))} (docs/stewardship.md)",
             code="missing_column",
         )
     return df.select(
         *[
             (F.trim(_str(c)) if c in available else F.lit(None).cast("string")).alias(c)
-            for c in ERASURE_COLUMNS
+            for c in columns
         ]
     )
 

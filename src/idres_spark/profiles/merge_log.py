@@ -122,18 +122,8 @@ def _retirement_rows(
         crossing.select(F.col("_to").alias(PREVIOUS_PROFILE_ID), strength.alias("k"))
     ).where(F.col(PREVIOUS_PROFILE_ID).isNotNull())
     best = touching.groupBy(PREVIOUS_PROFILE_ID).agg(F.min("k").alias("k"))
-    before = previous_profiles.select(
-        F.col(C.PROFILE_ID).alias(PREVIOUS_PROFILE_ID),
-        F.col("primary_email").alias("source_email"),
-        F.col("primary_user_id").alias("source_external_id"),
-        F.col("primary_phone").alias("source_phone"),
-    )
-    after = profiles.select(
-        C.PROFILE_ID,
-        F.col("primary_email").alias("destination_email"),
-        F.col("primary_user_id").alias("destination_external_id"),
-        F.col("primary_phone").alias("destination_phone"),
-    )
+    before = _primary(previous_profiles, "source", PREVIOUS_PROFILE_ID)
+    after = _primary(profiles, "destination", C.PROFILE_ID)
     return (
         retired.join(before, PREVIOUS_PROFILE_ID)
         .join(after, C.PROFILE_ID)
@@ -161,18 +151,8 @@ def _split_rows(
     profiles: DataFrame,
     previous_profiles: DataFrame,
 ) -> DataFrame:
-    before = previous_profiles.select(
-        F.col(C.PROFILE_ID).alias(PREVIOUS_PROFILE_ID),
-        F.col("primary_email").alias("source_email"),
-        F.col("primary_user_id").alias("source_external_id"),
-        F.col("primary_phone").alias("source_phone"),
-    )
-    after = profiles.select(
-        C.PROFILE_ID,
-        F.col("primary_email").alias("destination_email"),
-        F.col("primary_user_id").alias("destination_external_id"),
-        F.col("primary_phone").alias("destination_phone"),
-    )
+    before = _primary(previous_profiles, "source", PREVIOUS_PROFILE_ID)
+    after = _primary(profiles, "destination", C.PROFILE_ID)
     rows = splits.join(before, PREVIOUS_PROFILE_ID).join(after, C.PROFILE_ID)
     cause = F.lit(None).cast("string")
     if causes is not None:
@@ -191,3 +171,13 @@ def _split_rows(
         F.lit(None).cast("string").alias("from_record_id"),
         F.lit(None).cast("string").alias("to_record_id"),
     )  # fmt: skip
+
+
+def _primary(profiles: DataFrame, side: str, key: str) -> DataFrame:
+    """The profiles' ids (as ``key``) and primary values as one side of a profile row."""
+    return profiles.select(
+        F.col(C.PROFILE_ID).alias(key),
+        F.col("primary_email").alias(f"{side}_email"),
+        F.col("primary_user_id").alias(f"{side}_external_id"),
+        F.col("primary_phone").alias(f"{side}_phone"),
+    )
