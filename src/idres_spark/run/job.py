@@ -223,7 +223,8 @@ def _write_preview(
 def profile_diff(result: ResolutionResult) -> DataFrame:
     """``profile_id, change, records_before, records_after, merged_into, split_from``; change:
     ``created``, ``grown``, ``merged`` (into ``merged_into``), ``split`` (it lost records to
-    new profiles) or ``split_off`` (a new profile of records of ``split_from``)."""
+    new profiles), ``split_off`` (a new profile of records of ``split_from``), ``shrunk`` (it
+    lost erased records) or ``erased`` (all its records were erased)."""
     # only the recomputed profiles can have changed; the carried ones are the earlier rows
     after = result.recomputed_profiles.select(
         C.PROFILE_ID, F.col("record_count").alias("records_after")
@@ -237,18 +238,24 @@ def profile_diff(result: ResolutionResult) -> DataFrame:
         F.col(PREVIOUS_PROFILE_ID).alias(C.PROFILE_ID), F.col(C.PROFILE_ID).alias("merged_into")
     )
     joined = after.join(before, C.PROFILE_ID, "full").join(retired, C.PROFILE_ID, "left")
-    split_from = F.lit(None).cast("string")
+    split_from, split = F.lit(None).cast("string"), F.lit(False)
     if result.splits is not None:
         parts = result.splits.groupBy(C.PROFILE_ID).agg(
             F.min(PREVIOUS_PROFILE_ID).alias("split_from")
         )
-        joined, split_from = joined.join(parts, C.PROFILE_ID, "left"), F.col("split_from")
+        sources = result.splits.select(F.col(PREVIOUS_PROFILE_ID).alias(C.PROFILE_ID)).distinct()
+        joined = joined.join(parts, C.PROFILE_ID, "left").join(
+            sources.withColumn("_split", F.lit(True)), C.PROFILE_ID, "left"
+        )
+        split_from, split = F.col("split_from"), F.coalesce("_split", F.lit(False))
     change = (
         F.when(F.col("merged_into").isNotNull(), "merged")
         .when(F.col("records_before").isNull() & split_from.isNotNull(), "split_off")
         .when(F.col("records_before").isNull(), "created")
+        .when(F.col("records_after").isNull(), "erased")
+        .when(split, "split")
         .when(F.col("records_after") > F.col("records_before"), "grown")
-        .when(F.col("records_after") < F.col("records_before"), "split")
+        .when(F.col("records_after") < F.col("records_before"), "shrunk")
     )
     return joined.select(
         C.PROFILE_ID, change.alias("change"), "records_before", "records_after", "merged_into",
