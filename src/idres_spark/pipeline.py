@@ -291,7 +291,7 @@ def resolve(
             # splits happen only where an override or an erasure re-resolves profiles
             record_ts=resolved.records.select(C.RECORD_ID, C.EVENT_TS) if causes else None,
             keep_id=plan.keep_id if plan else None,
-            never_reuse=erasing.erased_profiles if erasing else None,
+            never_reuse=erasing.erased_profiles if erasing else None, may_split=bool(causes),
         )  # fmt: skip
         members = materialize(golden.members_of(resolved.records, assigned, edges))
         survivorship = Survivorship(config.golden, config.custom_fields)

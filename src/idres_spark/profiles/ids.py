@@ -41,12 +41,15 @@ def assign(
     record_ts: DataFrame | None = None,
     keep_id: DataFrame | None = None,
     never_reuse: DataFrame | None = None,
+    may_split: bool = False,
 ) -> tuple[DataFrame, DataFrame, DataFrame]:
     """(``record_id, profile_id, previous_profile_id, created_at``; retired profiles;
     splits). ``record_ts``: ``record_id, event_ts`` (the oldest-record tie break);
     ``keep_id``: ``record_id`` of the records whose part keeps its profile's id;
     ``never_reuse``: ``profile_id`` of profiles gone for good (erased): a new profile whose
-    id would be one of them gets the salted id of a split-off part instead.
+    id would be one of them gets the salted id of a split-off part instead. Without
+    ``may_split`` every earlier profile lies in one group (its permanent links hold it
+    whole), which spares the search for its part (a shuffle).
 
     ``created_at`` is null for new profiles (the caller fills in the run's time).
     """
@@ -62,21 +65,12 @@ def assign(
     earlier = previous_map.select(C.RECORD_ID, F.col(C.PROFILE_ID).alias(PREVIOUS_PROFILE_ID))
     members = groups.join(earlier, C.RECORD_ID, "left")
     held = members.where(F.col(PREVIOUS_PROFILE_ID).isNotNull())
-    oldest, keep = F.lit(None).cast("timestamp"), F.lit(False)
-    if record_ts is not None:
-        held = held.join(record_ts.select(C.RECORD_ID, C.EVENT_TS), C.RECORD_ID, "left")
-        oldest = F.col(C.EVENT_TS)
-    if keep_id is not None:
-        held = held.join(keep_id.select(C.RECORD_ID, F.lit(True).alias("_k")), C.RECORD_ID, "left")
-        keep = F.coalesce("_k", F.lit(False))
-    parts = held.groupBy(GROUP_KEY, PREVIOUS_PROFILE_ID).agg(
-        F.max(keep).alias("_keep"), F.count(F.lit(1)).alias("_held"),
-        F.min(oldest).alias("_oldest"), F.min(C.RECORD_ID).alias("_first"),
-    )  # fmt: skip
-    part_first = Window.partitionBy(PREVIOUS_PROFILE_ID).orderBy(
-        F.col("_keep").desc(), F.col("_held").desc(), F.col("_oldest").asc_nulls_last(), "_first"
-    )
-    parts = parts.withColumn("_part", F.row_number().over(part_first) == 1)
+    if may_split:
+        parts = _parts(held, record_ts, keep_id)
+    else:
+        parts = (
+            held.select(GROUP_KEY, PREVIOUS_PROFILE_ID).distinct().withColumn("_part", F.lit(True))
+        )
     candidates = (
         parts.where("_part")
         .select(GROUP_KEY, PREVIOUS_PROFILE_ID)
@@ -120,3 +114,23 @@ def assign(
     ids = assigned.select(F.col(C.RECORD_ID).alias(GROUP_KEY), C.PROFILE_ID)  # by group key
     splits = split_off.join(ids, GROUP_KEY).select(*SPLITS_COLUMNS)
     return assigned, retired, splits
+
+
+def _parts(held: DataFrame, record_ts: DataFrame | None, keep_id: DataFrame | None) -> DataFrame:
+    """``group_key, previous_profile_id, _part``: per earlier profile, whether this group
+    holds its part (the one that keeps its id; the order is the module docstring's)."""
+    oldest, keep = F.lit(None).cast("timestamp"), F.lit(False)
+    if record_ts is not None:
+        held = held.join(record_ts.select(C.RECORD_ID, C.EVENT_TS), C.RECORD_ID, "left")
+        oldest = F.col(C.EVENT_TS)
+    if keep_id is not None:
+        held = held.join(keep_id.select(C.RECORD_ID, F.lit(True).alias("_k")), C.RECORD_ID, "left")
+        keep = F.coalesce("_k", F.lit(False))
+    parts = held.groupBy(GROUP_KEY, PREVIOUS_PROFILE_ID).agg(
+        F.max(keep).alias("_keep"), F.count(F.lit(1)).alias("_held"),
+        F.min(oldest).alias("_oldest"), F.min(C.RECORD_ID).alias("_first"),
+    )  # fmt: skip
+    part_first = Window.partitionBy(PREVIOUS_PROFILE_ID).orderBy(
+        F.col("_keep").desc(), F.col("_held").desc(), F.col("_oldest").asc_nulls_last(), "_first"
+    )
+    return parts.withColumn("_part", F.row_number().over(part_first) == 1)
