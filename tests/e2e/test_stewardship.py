@@ -174,15 +174,21 @@ def test_overrides_over_five_nights(spark, tmp_path):
     assert any("cannot_link:c1" in r.cut_reasons for r in cuts)
 
     # night 4: retract m1 and c1; the same batch again. 31 and 32 part (the smallest record's
-    # part keeps the id); c1's sides join again through record 6's phone and name
+    # part keeps the id); c1's sides join again through record 6's phone and name. c5 names
+    # a profile as night 1 had it (41 and 42), kept apart from 43
+    first_kim = f"profile:{one['web:41']}@1"
     write_overrides(steward, [*OVERRIDES, ("r1", "retract", "override:m1", None, None),
-                              ("r2", "retract", "override:c1", None, None)])  # fmt: skip
+                              ("r2", "retract", "override:c1", None, None),
+                              ("c5", "cannot_link", first_kim, "web:43", None)])  # fmt: skip
     run_job(config(batch, out, steward), night(4), spark)
     four = ids_of(spark, out)
     assert four["web:31"] == three["web:31"] != four["web:32"]
     assert four["web:1"] == four["web:6"] == four["web:3"] == four["web:5"]
-    retracted = {"m1": "retracted", "c1": "retracted", "r1": "applied", "r2": "applied"}
+    retracted = {"m1": "retracted", "c1": "retracted", "r1": "applied", "r2": "applied",
+                 "c5": "applied"}  # fmt: skip
     assert statuses(spark, out) == {**{o[0]: "applied" for o in OVERRIDES}, **retracted}
+    status = table(spark, out, "diagnostics/override_status").where("override_id = 'c5'")
+    assert status.first().records == 3  # 41 and 42 of run 1's profile, and 43
     log = run_log(spark, out)
     assert (three["web:31"], four["web:32"], "split:override:m1") in log
 
