@@ -12,9 +12,10 @@ outputs (docs/stewardship.md):
   provenance; a profile that loses some of its records is resolved again (it may split;
   cause ``erasure:<request id>``); a profile that loses all of them is gone for good, and its
   id joins ``erased_profiles`` so that no later profile takes it;
-- the merge log keeps every row, without the erased records' values: link rows lose the
-  email, phone, external id and record id of an erased end; profile rows (retirements,
-  splits) lose any primary value an erased record held (:func:`scrub_merge_log`);
+- the merge log keeps every row, without the erased records' values: any email, phone or
+  external id an erased record held goes from every row (where another record shares it
+  too: erasure errs on the side of forgetting), and a link row's erased end loses its
+  record id (:func:`scrub_merge_log`);
 - suppression keeps keyed hashes (HMAC-SHA256 under a secret key from the environment,
   :func:`idres_spark.stewardship.requests.keyed_hash`), never values.
 """
@@ -294,7 +295,8 @@ def _hashes(key: bytes):
 
 def scrub_merge_log(log: DataFrame, erased: DataFrame, values: tuple[str, ...]) -> DataFrame:
     """The merge log without the erased records' values: an erased end of a link row loses
-    its record id and values; any primary value of a profile row an erased record held goes."""
+    its record id and values; any email, phone or external id an erased record held goes
+    from every row."""
     ids = erased.select(F.col(C.RECORD_ID).alias("_erased"), F.lit(True).alias("_gone"))
     marked = log
     for end, gone in (("from_record_id", "_from_gone"), ("to_record_id", "_to_gone")):
