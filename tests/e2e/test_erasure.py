@@ -21,7 +21,7 @@ from idres_spark.profiles.merge_log import read_merge_log
 from idres_spark.run.job import run_job
 from idres_spark.state import store
 
-pytestmark = [pytest.mark.e2e, pytest.mark.once]
+pytestmark = [pytest.mark.e2e, pytest.mark.once, pytest.mark.line35]
 DAY = dt.date(2025, 7, 1)
 PB, PZ = "+14152345611", "+14152345699"
 NIGHT_1 = [
