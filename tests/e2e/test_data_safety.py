@@ -14,7 +14,7 @@ from idres_spark.errors import UsageError
 from idres_spark.run.job import EXPORT_MARKER, export_merge_log, run_job
 from idres_spark.state import store
 
-pytestmark = [pytest.mark.e2e, pytest.mark.once]
+pytestmark = [pytest.mark.e2e, pytest.mark.once, pytest.mark.line35]
 
 
 def files_under(root: Path) -> dict[str, bytes]:

@@ -72,6 +72,7 @@ def test_delta_path_tables_one_commit_per_run_history_and_no_duplicates(
         "profiles": "merged", "record_map": "merged", "merge_log": "appended",
         "quarantine": "absent", "hubs": "absent", "pruned_groups": "absent",
         "transformation_no_merge": "absent", "golden_override_status": "absent",
+        "override_status": "absent", "erasure_audit": "absent",
         "events": "absent", "profile_field_provenance": "absent",
     }  # fmt: skip
     profiles = f"delta.`{root}/tables/profiles`"
