@@ -7,6 +7,7 @@ from pyspark.sql import types as T
 from idres_spark import columns as C
 
 UNREACHABLE_SOURCE = "unreachable_source"  # src merged because its own email is unreachable
+PERMANENT_PRIORITY = -1  # the links that hold earlier runs' profiles together
 
 # edges between records: rules, transformations and earlier runs' permanent links
 EDGE_SCHEMA = T.StructType(

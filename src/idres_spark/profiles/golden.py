@@ -21,7 +21,7 @@ from idres_spark.golden_config import PROFILE_COLUMNS
 from idres_spark.profiles.ids import CREATED_AT, PREVIOUS_PROFILE_ID
 from idres_spark.profiles.survivorship import MERGED_AWAY, Survivorship
 from idres_spark.run_context import RunContext
-from idres_spark.state.history import PERMANENT_PRIORITY
+from idres_spark.schemas import PERMANENT_PRIORITY
 
 RECORD_MAP_COLUMNS = (
     C.RECORD_ID, C.SOURCE, C.SOURCE_RECORD_ID, C.PROFILE_ID, C.LINKED_BY, C.RUN_ID,

@@ -24,7 +24,7 @@ from pyspark.sql import types as T
 from idres_spark import columns as C
 from idres_spark.profiles.ids import PREVIOUS_PROFILE_ID, new_profile_id
 from idres_spark.run_context import RunContext
-from idres_spark.state.history import PERMANENT_PRIORITY
+from idres_spark.schemas import PERMANENT_PRIORITY
 
 MERGE_LOG_COLUMNS = (
     "source_profile_id", "source_email", "source_external_id", "source_phone",

@@ -17,9 +17,8 @@ from pyspark.sql import functions as F
 from idres_spark import columns as C
 from idres_spark.ingest.normalize import NORMALIZED_COLUMNS
 from idres_spark.run_context import RunContext
-from idres_spark.schemas import EDGE_SCHEMA, UNREACHABLE_SOURCE
+from idres_spark.schemas import EDGE_SCHEMA, PERMANENT_PRIORITY, UNREACHABLE_SOURCE
 
-PERMANENT_PRIORITY = -1
 PERMANENT_REASON = "earlier_run"
 REPLACES = "_replaces"  # a changed record: its id is in the state already
 STATE_COLUMNS = (*NORMALIZED_COLUMNS, C.RECORD_FINGERPRINT, C.LAST_RUN_ID, C.LAST_RUN_TS)
