@@ -50,7 +50,7 @@ NIGHT_2 = [{"id": "22", "email": "h@x.com"}, {"id": "60", "email": "f@x.com"}]
 NIGHT_3 = [
     {"id": "6", "email": "a@x.com", "phone": P1, "last": "lee"},  # bridges both sides of c1
     {"id": "43", "phone": P3, "last": "kim"},  # the blocked phone links nothing
-    {"id": "13", "email": "bob@gmail.com", "phone": P2},  # 11's email, 12's typo: c2 holds
+    {"id": "13", "email": "bob@gmail.com", "phone": P2},  # would bridge c2's sides
 ]
 OVERRIDES = [
     ("c1", "cannot_link", "web:1", "web:5", None),
@@ -165,7 +165,9 @@ def test_overrides_over_five_nights(spark, tmp_path):
     run_job(config(batch, out, steward), night(3), spark)
     three = ids_of(spark, out)
     assert three["web:6"] == three["web:1"] != three["web:3"]
-    assert three["web:13"] == three["web:11"] != three["web:12"]
+    # 13 shares 11's email (a rule link) and is 12's typo target (a transformation, stronger):
+    # it joins 12, and the link to 11 is the one c2 cuts
+    assert three["web:13"] == three["web:12"] != three["web:11"]
     assert three["web:43"] not in (three["web:41"], three["web:42"])
     assert {k: three[k] for k in two} == two
     assert statuses(spark, out) == {o[0]: "applied" for o in OVERRIDES}
