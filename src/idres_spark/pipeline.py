@@ -178,8 +178,10 @@ def resolve(
         normalized = normalize.normalize_records(batch, config.normalization, dropped)
         arrived = history.arrived_records(normalized, run)
         arrived, previous, erasing, suppressed = erasure.at_read(
-            arrived, erasure_requests, previous, run, erasure_key, oldest_retained_seq
-        )
+            arrived, erasure_requests, previous, run, erasure_key, oldest_retained_seq,
+            # published Delta / Iceberg tables keep earlier versions this long
+            config.output.history_days if config.output.format != "parquet" else None,
+        )  # fmt: skip
         erased = erasing is not None and erasing.any_erased  # the state's tables are rewritten
         # without earlier state, or when the rules changed since the published run, every
         # pair is compared (again)

@@ -35,3 +35,12 @@ def test_keyed_hashes_depend_on_the_key_and_the_kind():
     assert one != R.keyed_hash(b"k2", "email", "ann@x.com")
     assert one != R.keyed_hash(b"k1", "user_id", "ann@x.com")
     assert "ann" not in one
+
+
+def test_published_table_history_delays_completion():
+    from idres_spark.stewardship.erasure import _history_clear
+
+    applied = "000002-20250702-abcdef12"
+    assert _history_clear(applied, None, dt.date(2025, 7, 2))  # run folders only
+    assert not _history_clear(applied, 30, dt.date(2025, 8, 1))  # 30 days: still readable
+    assert _history_clear(applied, 30, dt.date(2025, 8, 2))

@@ -22,6 +22,7 @@ outputs (docs/stewardship.md):
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, replace
 from functools import reduce
 
@@ -68,7 +69,9 @@ class ErasurePlan:
     suppressing: bool  # the suppression list holds something
 
 
-def at_read(arrived, requests, previous, run, key: bytes | None, oldest_retained_seq):
+def at_read(
+    arrived, requests, previous, run, key: bytes | None, oldest_retained_seq, history_days=None
+):
     """(``arrived`` without erased and suppressed records, ``previous`` without erased
     records, the plan, the ``record_id`` of the batch's suppressed records) before anything
     else sees the batch; (arrived, previous, None, None) when there is nothing to do."""
@@ -76,7 +79,10 @@ def at_read(arrived, requests, previous, run, key: bytes | None, oldest_retained
     listed = listed and previous.suppression.limit(1).count() > 0
     if requests is None and not listed:
         return arrived, previous, None, None
-    plan = prepare(requests, arrived, previous, run.run_id, run.seq, key, oldest_retained_seq)
+    plan = prepare(
+        requests, arrived, previous, run.run_id, run.seq, key, oldest_retained_seq,
+        history_days=history_days, run_date=run.run_ts.date(),
+    )  # fmt: skip
     if plan.any_erased:
         arrived = arrived.join(plan.erased, C.RECORD_ID, "left_anti")
         if previous is not None:
@@ -101,8 +107,12 @@ def prepare(
     run_seq: int,
     key: bytes | None,
     oldest_retained_seq: int | None,
+    history_days: int | None = None,
+    run_date: dt.date | None = None,
 ) -> ErasurePlan:
-    """Decide the requests of ``rows`` against the state and this batch (``arrived``)."""
+    """Decide the requests of ``rows`` against the state and this batch (``arrived``).
+    ``history_days`` (Delta or Iceberg output): an applied request is complete only once
+    the tables' history of that many days no longer reaches back to the run that applied it."""
     spark = arrived.sparkSession
     parsed, invalid = R.parse_rows([r.asDict() for r in rows.collect()] if rows is not None else [])
     earlier = _earlier_audit(previous)
@@ -149,7 +159,8 @@ def prepare(
     ]
     for row in earlier.values():  # decided before: only its status can change
         done = row["status"] == "applied" and oldest_retained_seq is not None and (
-            oldest_retained_seq >= row["applied_seq"])  # fmt: skip
+            oldest_retained_seq >= row["applied_seq"]) and _history_clear(
+            row["applied_run_id"], history_days, run_date)  # fmt: skip
         audit.append(tuple({**row, "status": "complete" if done else row["status"],
                             C.RUN_ID: run_id}[f.name] for f in AUDIT_SCHEMA.fields))  # fmt: skip
     erased_frame = spark.createDataFrame([(k, v) for k, v in sorted(erased.items())],
@@ -172,6 +183,16 @@ def prepare(
         any_erased=bool(erased),
         suppressing=bool(suppress),
     )
+
+
+def _history_clear(applied_run_id: str, history_days: int | None, run_date) -> bool:
+    """Without published tables' history (``history_days`` None), or once ``history_days``
+    have passed since the logical date of the run that applied the request (its run id's
+    ``yyyymmdd``)."""
+    if history_days is None:
+        return True
+    applied = dt.datetime.strptime(applied_run_id.split("-")[1], "%Y%m%d").date()
+    return run_date is not None and (run_date - applied).days > history_days
 
 
 def _missing_key() -> Exception:
