@@ -327,6 +327,8 @@ def resolve(
             )
     routed = None
     if event_rows is not None and config.events is not None:
+        if erasing is not None:  # events of erased or suppressed records are not kept either
+            event_rows = erasure.without_erased_events(event_rows, erasing, erasure_key)
         routed = events.route_events(event_rows, record_map, edges, config.events.email_channels)
     return ResolutionResult(
         profiles=profile_rows,

@@ -59,3 +59,21 @@ def test_merge_log_keeps_its_rows_without_the_erased_values(spark):
          "source_external_id": None},
     ], MERGE_LOG_SCHEMA)  # fmt: skip
     assert_df_equality(scrubbed, expected, ignore_row_order=True)
+
+
+def test_events_of_erased_and_suppressed_records_are_dropped(spark):
+    events = spark.createDataFrame(
+        [("e1", "web", "1"), ("e2", "web", "2"), ("e3", "app", "2"), ("e4", "web", "3")],
+        "event_id string, source string, source_record_id string",
+    )
+    plan = erasure.ErasurePlan(
+        erased=spark.createDataFrame([("web:1",)], "record_id string"),
+        erased_values=(), unpinned=None, erased_profiles=None, audit=None, any_erased=True,
+        suppression=spark.createDataFrame(
+            [(keyed_hash(KEY, "record", "web:2"), "record", "r1")], erasure.SUPPRESSION_SCHEMA
+        ),
+        suppressing=True,
+    )  # fmt: skip
+    kept = erasure.without_erased_events(events, plan, KEY)
+    assert sorted(r.event_id for r in kept.collect()) == ["e3", "e4"]
+    assert kept.columns == events.columns

@@ -298,10 +298,9 @@ def drop_suppressed(
     return keyed.drop("_hashes").join(hit, C.RECORD_ID, "left_anti"), hit
 
 
-def _hashes(key: bytes):
+def _hashes(key: bytes, kinds: tuple[str, ...] = ("record", *_FIELD)):
     """A vectorized UDF: the keyed hashes of a record's id and identifiers (nulls skipped).
     The key travels in the function's closure, never in the plan's text."""
-    kinds = ("record", *_FIELD)
 
     @F.pandas_udf(T.ArrayType(T.StringType()))
     def keyed(*columns: pd.Series) -> pd.Series:
@@ -337,3 +336,20 @@ def scrub_merge_log(log: DataFrame, erased: DataFrame, values: tuple[str, ...]) 
     columns["from_record_id"] = clean("from_record_id", "_from_gone")
     columns["to_record_id"] = clean("to_record_id", "_to_gone")
     return marked.select(*[columns.get(c, F.col(c)).alias(c) for c in log.columns])
+
+
+def without_erased_events(event_rows: DataFrame, plan: ErasurePlan, key: bytes | None) -> DataFrame:
+    """The events whose record this run erased, or whose record id is suppressed, dropped."""
+    record_id = F.concat_ws(":", C.SOURCE, C.SOURCE_RECORD_ID)
+    keyed = event_rows.withColumn("_event_record", record_id)
+    erased = plan.erased.select(F.col(C.RECORD_ID).alias("_event_record"))
+    kept = keyed.join(F.broadcast(erased), "_event_record", "left_anti")
+    if plan.suppressing and key is not None:
+        hashed = _hashes(key, ("record",))(F.col("_event_record"))
+        listed = plan.suppression.select(F.col("hash").alias("_hash"))
+        kept = (
+            kept.withColumn("_hash", F.element_at(hashed, 1))
+            .join(F.broadcast(listed), "_hash", "left_anti")
+            .drop("_hash")
+        )
+    return kept.drop("_event_record")
