@@ -95,8 +95,8 @@ def prepare(
         for anchor in by_id[oid].anchors
         for profile in named["profiles"].get(anchor, [])
     ]
+    profile_of = named["profile_of"]
     for oid, left, right, _ in decision.cannot:  # joined now: resolved again, then split
-        profile_of = named["profile_of"]
         together = {profile_of.get(r) for r in left} & {profile_of.get(r) for r in right}
         unpinned += [(p, oid) for p in sorted(together - {None})]
     unpinned = [(profile, OVERRIDE_REASON + oid) for profile, oid in unpinned]
