@@ -48,7 +48,10 @@ STATUS_SCHEMA = T.StructType(
 )
 CANNOT_SCHEMA = "record_id string, tag long"
 UNPINNED_SCHEMA = "profile_id string, cause string"
-_FIELD = {"email": C.EMAIL, "phone": C.PHONE, "user_id": C.USER_ID, "device_id": C.DEVICE_ID}
+# anchor kind -> the records column it matches (the kinds of overrides.IDENTIFIERS)
+IDENTIFIER_COLUMNS = {
+    "email": C.EMAIL, "phone": C.PHONE, "user_id": C.USER_ID, "device_id": C.DEVICE_ID,
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -143,8 +146,8 @@ def _records_of(anchors, records, previous_map, record_map_of) -> dict[str, dict
         key = F.lit(anchor.text).alias("anchor")
         if anchor.kind == "record":
             parts.append(records.where(F.col(C.RECORD_ID) == anchor.value).select(key, C.RECORD_ID))
-        elif anchor.kind in _FIELD:
-            column = F.col(_FIELD[anchor.kind])
+        elif anchor.kind in IDENTIFIER_COLUMNS:
+            column = F.col(IDENTIFIER_COLUMNS[anchor.kind])
             parts.append(records.where(column == anchor.value).select(key, C.RECORD_ID))
         elif anchor.kind == "profile":
             source = record_map_of(anchor.run_seq) if anchor.run_seq is not None else previous_map
@@ -182,7 +185,7 @@ def _before(previous_status: DataFrame | None) -> tuple[set[str], frozenset[str]
 def _holding(records: DataFrame, previous_map: DataFrame, blocked) -> DataFrame:
     """``profile_id, cause``: the earlier profiles of the records holding a blocked value."""
     parts = [
-        records.where(F.col(_FIELD[a.kind]) == a.value).select(
+        records.where(F.col(IDENTIFIER_COLUMNS[a.kind]) == a.value).select(
             C.RECORD_ID, F.lit(OVERRIDE_REASON + oid).alias("cause")
         )
         for a, oid in blocked
@@ -197,7 +200,7 @@ def without_blocked(records: DataFrame, blocked: tuple[tuple[str, str, str], ...
     """``records`` with every blocked value null (an email also in its canonical form)."""
     by_field: dict[str, list[str]] = {}
     for kind, value, _ in blocked:
-        by_field.setdefault(_FIELD[kind], []).append(value)
+        by_field.setdefault(IDENTIFIER_COLUMNS[kind], []).append(value)
     for column, values in by_field.items():
         records = records.withColumn(column, F.when(~F.col(column).isin(values), F.col(column)))
         if column == C.EMAIL:

@@ -33,6 +33,7 @@ from pyspark.sql import types as T
 
 from idres_spark import columns as C
 from idres_spark.stewardship import requests as R
+from idres_spark.stewardship.apply import IDENTIFIER_COLUMNS
 
 ERASURE_REASON = "erasure:"  # + the request id: the cause of a split
 SUPPRESSION_SCHEMA = "hash string, kind string, request_id string"
@@ -53,7 +54,7 @@ AUDIT_SCHEMA = T.StructType(
         T.StructField(C.RUN_ID, T.StringType()),  # the run that wrote this row
     ]
 )
-_FIELD = {"email": C.EMAIL, "phone": C.PHONE, "user_id": C.USER_ID, "device_id": C.DEVICE_ID}
+_FIELD = IDENTIFIER_COLUMNS
 _VALUES = (C.EMAIL, C.EMAIL_RAW, C.PHONE, C.PHONE_RAW, C.USER_ID, C.DEVICE_ID)
 
 
