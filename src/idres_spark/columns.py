@@ -23,6 +23,12 @@ IP = "ip"
 FIRST_NAME = "first_name"
 LAST_NAME = "last_name"
 FULL_NAME = "full_name"  # derived for rules: "first last"
+STREET = "street"
+CITY = "city"
+POSTAL_CODE = "postal_code"
+COUNTRY = "country"  # ISO 3166 alpha-2 where recognized
+ADDRESS = "address"  # derived for rules: "street postal_code" (city when no postal code)
+ADDRESS_PARTS = (STREET, CITY, POSTAL_CODE, COUNTRY)
 CUSTOM = "custom"
 
 # fields a source may map (the config's `columns:` keys)
@@ -37,10 +43,13 @@ MAPPABLE_FIELDS = (
     IP,
     FIRST_NAME,
     LAST_NAME,
+    *ADDRESS_PARTS,
 )
 
 # identifier fields rules may compare (custom fields are addressed by their own names)
-RULE_FIELDS = (EMAIL, PHONE, USER_ID, DEVICE_ID, IP, FIRST_NAME, LAST_NAME, FULL_NAME)
+RULE_FIELDS = (
+    EMAIL, PHONE, USER_ID, DEVICE_ID, IP, FIRST_NAME, LAST_NAME, FULL_NAME, *ADDRESS_PARTS, ADDRESS,
+)  # fmt: skip
 
 EMAIL_STATUSES = ("valid", "bounced", "invalid", "suppressed", "unknown")
 

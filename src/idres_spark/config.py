@@ -64,6 +64,10 @@ class ColumnMapping(_Model):
     ip: str | None = None
     first_name: str | None = None
     last_name: str | None = None
+    street: str | None = None  # the address: street line (number, street, unit)
+    city: str | None = None
+    postal_code: str | None = None
+    country: str | None = None  # a name or code; normalization.default_country when absent
 
 
 class SourceConfig(_Model):
@@ -87,6 +91,8 @@ class SourceConfig(_Model):
 
 class NormalizationConfig(_Model):
     default_phone_region: str = Field("US", pattern=r"^[A-Z]{2}$")
+    # the country of an address that names none (default: default_phone_region)
+    default_country: str | None = Field(None, pattern=r"^[A-Z]{2}$")
     junk_values: list[str] = Field(default_factory=list)
     replace_builtin_junk: bool = False
 
@@ -98,6 +104,10 @@ class NormalizationConfig(_Model):
         if value not in phonenumbers.SUPPORTED_REGIONS:
             raise ValueError(f"'{value}' is not a phone region phonenumbers knows (e.g. US, GB)")
         return value
+
+    @property
+    def address_country(self) -> str:
+        return self.default_country or self.default_phone_region
 
 
 # --- the rule language ---------------------------------------------------------------

@@ -170,6 +170,9 @@ def resolve(
     ``oldest_retained_seq`` tells when an applied request is complete.
     """
     timer = timer or StageTimer()
+    # a state from before a field existed is read in today's columns; its records table is
+    # then rewritten whole (files of two schemas in one table would lose the new columns)
+    previous, current_columns = history.with_state_columns(previous)
     with timer.stage("read+normalize"):
         batch, quarantine = read.canonicalize(sources, config)
         batch_count = Observation("batch_records")  # unchanged records count too
@@ -196,7 +199,8 @@ def resolve(
             )
             replaces = changed.where(F.col(history.REPLACES)).limit(1).count() > 0
             changed = changed.drop(history.REPLACES)
-            appendable = small and not replaces and not erased and previous.folder is not None
+            appendable = small and not replaces and not erased and current_columns
+            appendable = appendable and previous.folder is not None
             if appendable and store_records:
                 # only records new to the state: the earlier table's files stay as they are
                 arrived, carried_from = changed, f"{previous.folder}/records"

@@ -12,7 +12,8 @@ RECORD_SCHEMA = (
     "record_id string, source string, source_record_id string, event_ts timestamp, "
     "email string, email_raw string, email_canonical string, email_status string, "
     "phone string, phone_raw string, user_id string, device_id string, ip string, "
-    "first_name string, last_name string, custom map<string,string>"
+    "first_name string, last_name string, street string, city string, postal_code string, "
+    "country string, custom map<string,string>"
 )
 
 

@@ -216,3 +216,40 @@ def test_values_made_null_are_counted_per_field_and_reason(spark, make_records):
         "dropped.user_id.too_long": 1,
         "dropped.ip.invalid": 1,
     }
+
+
+def test_clean_street(spark):
+    check(spark, lambda c: N.clean_street(c, JUNK), [
+        ("123 Main Street, Apt. 4", "123 main st apt 4"),
+        ("123 MAIN ST #4", "123 main st apt 4"),
+        ("123 main st. unit #4", "123 main st apt 4"),
+        ("  9 North  Avenue ", "9 n ave"),
+        ("Königstraße 5", "konigstrasse 5"),
+        ("n/a", None),
+        (" , ", None),
+        (None, None),
+    ])  # fmt: skip
+
+
+def test_clean_city_and_country(spark):
+    check(spark, lambda c: N.clean_city(c, JUNK), [
+        ("St. Louis", "st louis"), ("SAINT LOUIS", "st louis"), ("São Paulo", "sao paulo"),
+        ("", None), (None, None),
+    ])  # fmt: skip
+    check(spark, lambda c: N.clean_country(c, JUNK), [
+        ("us", "US"), ("U.S.A.", "US"), ("United States", "US"), ("uk", "GB"),
+        ("Deutschland", "DE"), ("Narnia", "NARNIA"), ("-", None), (None, None),
+    ])  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("country", "raw", "expected"),
+    [("US", "94110-1234", "94110"), ("US", "941101234", "94110"), ("US", "2110", "02110"),
+     ("US", " 94110 ", "94110"), ("CA", "k1a0b1", "K1A 0B1"), ("GB", "sw1a1aa", "SW1A 1AA"),
+     ("GB", "M1 1AE", "M1 1AE"), ("NL", "1234ab", "1234 AB"), ("DE", "10115", "10115"),
+     ("FR", "75 001", "75001"), ("US", "n/a", None), ("US", None, None)],
+)  # fmt: skip
+def test_clean_postal_code_by_country(spark, country, raw, expected):
+    df = spark.createDataFrame([(raw, country)], "raw string, country string")
+    got = df.select(N.clean_postal_code(F.col("raw"), F.col("country"), JUNK).alias("p")).first()
+    assert got.p == expected

@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 from chispa import assert_df_equality
+from pyspark.sql import functions as F
 
 from idres_spark.config import parse_config
 from idres_spark.errors import InputError
@@ -183,3 +184,63 @@ def test_nested_columns_are_refused_and_bad_ids_quarantined(spark):
     records, quarantine = read.canonicalize({"web": ids}, parse_config({"sources": [source()]}))
     assert [r.record_id for r in records.collect()] == ["web:ok"]
     assert [r.reason for r in quarantine.collect()] == ["invalid_record_id"] * 2
+
+
+def test_address_parts_are_mapped_and_normalized_with_the_default_country(spark):
+    from idres_spark.ingest.normalize import normalize_records
+    from idres_spark.matching import rule_expressions as X
+
+    crm = spark.createDataFrame(
+        [("1", "123 Main Street, Apt. 4", "St. Louis", "63101-2345", None),
+         ("2", "5 High St", "London", "sw1a1aa", "United Kingdom"),
+         ("3", None, None, None, None)],
+        "id string, addr string, town string, zip string, ctry string",
+    )  # fmt: skip
+    pos = spark.createDataFrame([("9", "123 MAIN ST #4", "63101")], "id string, a string, z string")
+    config = parse_config({
+        "sources": [
+            source("crm", street="addr", city="town", postal_code="zip", country="ctry"),
+            source("pos", street="a", postal_code="z"),
+        ],
+        "normalization": {"default_country": "US"},
+    })  # fmt: skip
+    records, _ = read.canonicalize({"crm": crm, "pos": pos}, config)
+    normalized = normalize_records(records, config.normalization)
+    got = {
+        r.record_id: (r.street, r.city, r.postal_code, r.country, r.address)
+        for r in normalized.select("*", X.field("address").alias("address")).collect()
+    }
+    assert got == {
+        "crm:1": ("123 main st apt 4", "st louis", "63101", "US", "123 main st apt 4 63101"),
+        "crm:2": ("5 high st", "london", "SW1A 1AA", "GB", "5 high st SW1A 1AA"),
+        "crm:3": (None, None, None, None, None),
+        "pos:9": ("123 main st apt 4", None, "63101", "US", "123 main st apt 4 63101"),
+    }
+
+
+def test_a_state_from_before_the_address_keeps_its_fingerprints(spark):
+    """Records stored before the address parts existed gain them as null, and a record
+    that arrives again unchanged has the fingerprint it was stored with."""
+    from dataclasses import replace
+
+    from idres_spark.ingest.normalize import normalize_records
+    from idres_spark.run_context import RunContext
+    from idres_spark.state import history
+    from idres_spark.state.store import PreviousState
+
+    config = parse_config({"sources": [source(email="mail")]})
+    df = spark.createDataFrame([("1", "a@x.com")], "id string, mail string")
+    records, _ = read.canonicalize({"web": df}, config)
+    run = RunContext.for_date(dt.date(2025, 1, 1), "cfg0000000000")
+    arrived = history.arrived_records(normalize_records(records, config.normalization), run)
+    before = [c for c in history._FINGERPRINTED if c not in ("street", "city", "postal_code",
+                                                             "country")]  # fmt: skip
+    old = arrived.drop("street", "city", "postal_code", "country").withColumn(
+        "record_fingerprint", F.sha2(F.to_json(F.struct(*before)), 256)
+    )  # as the job wrote it before the address parts existed
+    previous = PreviousState(run=None, records=old, record_map=None, profiles=None, merge_log=None)
+    upgraded, current = history.with_state_columns(previous)
+    assert not current and upgraded.records.columns == list(history.STATE_COLUMNS)
+    assert history.with_state_columns(replace(previous, records=arrived))[1]
+    changed = history.changed_records(arrived, upgraded.records, broadcast=True)
+    assert changed.count() == 0

@@ -300,12 +300,13 @@ def test_junk_values_never_win_after_normalization(spark):
     ``n/a`` name, ``test@test.com`` email and ``unknown`` tier lose to real, older values."""
     raw = spark.createDataFrame(
         [("web:1", "web", "1", D3, "test@test.com", None, "0000000000", None, None, None, "n/a",
-          "N/A", {"tier": "unknown"}),
+          "N/A", None, None, None, None, {"tier": "unknown"}),
          ("web:2", "web", "2", D1, "ann@x.com", None, "+14155552671", None, None, None, "Ann",
-          "Lee", {"tier": "gold"})],
+          "Lee", None, None, None, None, {"tier": "gold"})],
         "record_id string, source string, source_record_id string, event_ts timestamp, "
         "email string, email_status string, phone string, user_id string, device_id string, "
-        "ip string, first_name string, last_name string, custom map<string,string>",
+        "ip string, first_name string, last_name string, street string, city string, "
+        "postal_code string, country string, custom map<string,string>",
     )  # fmt: skip
     members = normalize_records(raw, NormalizationConfig()).withColumn(C.PROFILE_ID, F.lit("P1"))
     surv = Survivorship(GoldenConfig(), ["tier"])

@@ -17,7 +17,7 @@ from idres_spark.ingest import normalizers as N
 NORMALIZED_COLUMNS = (
     C.RECORD_ID, C.SOURCE, C.SOURCE_RECORD_ID, C.EVENT_TS, C.EMAIL, C.EMAIL_RAW,
     C.EMAIL_CANONICAL, C.EMAIL_STATUS, C.PHONE, C.PHONE_RAW, C.USER_ID, C.DEVICE_ID, C.IP,
-    C.FIRST_NAME, C.LAST_NAME, C.CUSTOM,
+    C.FIRST_NAME, C.LAST_NAME, *C.ADDRESS_PARTS, C.CUSTOM,
 )  # fmt: skip
 
 
@@ -76,6 +76,7 @@ def normalize_records(
         .withColumn(C.LAST_NAME, _capped(N.clean_name(F.col(C.LAST_NAME), junk)))
         .withColumn(C.CUSTOM, custom)
     )
+    normalized = _with_address(normalized, junk, settings.address_country)
     if dropped is not None:
         reasons = _drop_reasons(raw_in, junk)
         normalized = normalized.observe(
@@ -89,6 +90,26 @@ def normalize_records(
             ],
         )
     return normalized.select(*NORMALIZED_COLUMNS)
+
+
+def _with_address(records: DataFrame, junk: list[str], default_country: str) -> DataFrame:
+    """Street, city, postal code and country in one form each (:mod:`normalizers`). A record
+    with some address but no country gets ``default_country``; the postal code is shaped by
+    the country. Sources that map no address part skip the work (all four are null)."""
+    street = _capped(N.clean_street(F.col(C.STREET), junk))
+    city = _capped(N.clean_city(F.col(C.CITY), junk))
+    given = N.clean_country(F.col(C.COUNTRY), junk)
+    some_address = F.col(C.STREET).isNotNull() | F.col(C.CITY).isNotNull()
+    some_address = some_address | F.col(C.POSTAL_CODE).isNotNull()
+    country = _capped(F.coalesce(given, F.when(some_address, F.lit(default_country))))
+    return (
+        records.withColumn(C.STREET, street)
+        .withColumn(C.CITY, city)
+        .withColumn(C.COUNTRY, country)
+        .withColumn(
+            C.POSTAL_CODE, _capped(N.clean_postal_code(F.col(C.POSTAL_CODE), country, junk))
+        )
+    )
 
 
 def _capped(col: Column) -> Column:

@@ -123,6 +123,113 @@ def clean_name(col: Column, junk: list[str]) -> Column:
     return F.when(clean, lowered).otherwise(F.when(name != "", name))
 
 
+# words of streets and cities -> the short form both sides are compared in (USPS-style
+# suffixes and unit designators, compass points); a unit marker ("#4", "unit 4") becomes "apt"
+ADDRESS_WORDS = {
+    "street": "st", "str": "st", "avenue": "ave", "av": "ave", "road": "rd", "boulevard": "blvd",
+    "drive": "dr", "lane": "ln", "court": "ct", "place": "pl", "square": "sq", "terrace": "ter",
+    "highway": "hwy", "parkway": "pkwy", "circle": "cir", "crescent": "cres", "close": "cl",
+    "way": "wy", "trail": "trl", "alley": "aly", "expressway": "expy", "freeway": "fwy",
+    "apartment": "apt", "unit": "apt", "flat": "apt", "suite": "ste", "floor": "fl",
+    "building": "bldg", "room": "rm", "north": "n", "south": "s", "east": "e", "west": "w",
+    "northeast": "ne", "northwest": "nw", "southeast": "se", "southwest": "sw", "saint": "st",
+    "mount": "mt", "fort": "ft", "number": "no",
+}  # fmt: skip
+# country names and ISO alpha-3 codes users write -> ISO 3166 alpha-2 (punctuation removed)
+COUNTRY_NAMES = {
+    "USA": "US", "UNITED STATES": "US", "UNITED STATES OF AMERICA": "US", "AMERICA": "US",
+    "UK": "GB", "GBR": "GB", "UNITED KINGDOM": "GB", "GREAT BRITAIN": "GB", "ENGLAND": "GB",
+    "SCOTLAND": "GB", "WALES": "GB", "CAN": "CA", "CANADA": "CA", "AUS": "AU",
+    "AUSTRALIA": "AU", "DEU": "DE", "GERMANY": "DE", "DEUTSCHLAND": "DE", "FRA": "FR",
+    "FRANCE": "FR", "ESP": "ES", "SPAIN": "ES", "ESPANA": "ES", "ITA": "IT", "ITALY": "IT",
+    "ITALIA": "IT", "NLD": "NL", "NETHERLANDS": "NL", "THE NETHERLANDS": "NL", "HOLLAND": "NL",
+    "MEX": "MX", "MEXICO": "MX", "BRA": "BR", "BRAZIL": "BR", "BRASIL": "BR", "IRL": "IE",
+    "IRELAND": "IE", "NZL": "NZ", "NEW ZEALAND": "NZ", "IND": "IN", "INDIA": "IN",
+    "CHE": "CH", "SWITZERLAND": "CH", "AUT": "AT", "AUSTRIA": "AT", "BEL": "BE",
+    "BELGIUM": "BE", "SWE": "SE", "SWEDEN": "SE", "NOR": "NO", "NORWAY": "NO", "DNK": "DK",
+    "DENMARK": "DK", "POL": "PL", "POLAND": "PL", "PRT": "PT", "PORTUGAL": "PT", "JPN": "JP",
+    "JAPAN": "JP", "ZAF": "ZA", "SOUTH AFRICA": "ZA",
+}  # fmt: skip
+
+
+def _literal_map(mapping: dict[str, str]) -> Column:
+    return F.create_map(*[F.lit(x) for kv in sorted(mapping.items()) for x in kv])
+
+
+def _folded_text(col: Column) -> Column:
+    """Lower-case, accents folded, punctuation other than # to spaces, spaces collapsed."""
+    text = F.lower(col)
+    for char, folded in _MULTI_CHAR_FOLDS.items():
+        text = F.regexp_replace(text, char, folded)
+    text = F.translate(text, _ACCENTED, _UNACCENTED)
+    text = F.regexp_replace(text, r"\p{M}+", "")
+    text = F.regexp_replace(text, r"#", " # ")
+    text = F.regexp_replace(text, r"[^\p{L}\p{N}# ]+", " ")
+    return F.trim(F.regexp_replace(text, r"\s+", " "))
+
+
+def _short_words(text: Column) -> Column:
+    """Every word of ``text`` in its :data:`ADDRESS_WORDS` short form ("#" -> "apt")."""
+    words = _literal_map({**ADDRESS_WORDS, "#": "apt"})
+    short = F.transform(
+        F.split(text, " "), lambda word: F.coalesce(F.try_element_at(words, word), word)
+    )
+    return F.array_join(short, " ")
+
+
+def clean_street(col: Column, junk: list[str]) -> Column:
+    """A street line compared in one form: ``"123 Main Street, Apt. 4"`` and ``"123 MAIN ST #4"``
+    both become ``"123 main st apt 4"``."""
+    text = _folded_text(null_if_junk(col, junk))
+    street = F.regexp_replace(_short_words(text), r"\bapt apt\b", "apt")  # "unit #4"
+    return F.when(street != "", street)
+
+
+def clean_city(col: Column, junk: list[str]) -> Column:
+    """A city in one form: lower-case, no accents or punctuation, ``saint`` -> ``st`` etc."""
+    city = _short_words(_folded_text(null_if_junk(col, junk)))
+    return F.when(city != "", city)
+
+
+def clean_country(col: Column, junk: list[str]) -> Column:
+    """ISO 3166 alpha-2 for the codes and names of :data:`COUNTRY_NAMES` and for alpha-2 codes;
+    other values upper-cased without punctuation (kept, not dropped)."""
+    text = F.upper(F.translate(_folded_text(null_if_junk(col, junk)), "#", ""))
+    text = F.trim(F.regexp_replace(text, r"\s+", " "))
+    compact = F.regexp_replace(text, " ", "")  # "U S A" from "U.S.A."
+    names = _literal_map(COUNTRY_NAMES)
+    country = F.coalesce(F.try_element_at(names, text), F.try_element_at(names, compact), text)
+    return F.when(country != "", country)
+
+
+def clean_postal_code(col: Column, country: Column, junk: list[str]) -> Column:
+    """A postal code in its country's shape: US ``94110-1234`` -> ``94110`` (and a ZIP that
+    lost its leading zeros, ``2110``, -> ``02110``); CA ``k1a0b1`` -> ``K1A 0B1``; GB
+    ``sw1a1aa`` -> ``SW1A 1AA``; NL ``1234ab`` -> ``1234 AB``; elsewhere upper-case letters and
+    digits only."""
+    code = F.regexp_replace(F.upper(null_if_junk(col, junk)), r"[^A-Z0-9]", "")
+    shaped = (
+        F.when((country == "US") & code.rlike(r"^[0-9]{9}$|^[0-9]{5}$"), F.substring(code, 1, 5))
+        .when((country == "US") & code.rlike(r"^[0-9]{3,4}$"), F.lpad(code, 5, "0"))
+        .when(
+            (country == "CA") & code.rlike(r"^[A-Z][0-9][A-Z][0-9][A-Z][0-9]$"),
+            F.concat(F.substring(code, 1, 3), F.lit(" "), F.substring(code, 4, 3)),
+        )
+        .when(
+            (country == "GB") & code.rlike(r"^[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}$"),
+            F.concat(
+                code.substr(F.lit(1), F.length(code) - 3), F.lit(" "), F.substring(code, -3, 3)
+            ),
+        )
+        .when(
+            (country == "NL") & code.rlike(r"^[0-9]{4}[A-Z]{2}$"),
+            F.concat(F.substring(code, 1, 4), F.lit(" "), F.substring(code, 5, 2)),
+        )
+        .otherwise(code)
+    )
+    return F.when(code != "", shaped)
+
+
 def clean_ip(col: Column, junk: list[str]) -> Column:
     """A valid IPv4 or IPv6 address (lower-cased), else null."""
     ip = F.lower(null_if_junk(col, junk))

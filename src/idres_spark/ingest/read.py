@@ -35,6 +35,7 @@ from idres_spark.stewardship.requests import REQUIRED as ERASURE_REQUIRED
 
 CANONICAL_STRING_FIELDS = (
     C.EMAIL, C.EMAIL_STATUS, C.PHONE, C.USER_ID, C.DEVICE_ID, C.IP, C.FIRST_NAME, C.LAST_NAME,
+    *C.ADDRESS_PARTS,
 )  # fmt: skip
 EPOCH_SECONDS_MIN, EPOCH_SECONDS_MAX = -62135596800, 253402300799  # 0001-01-01, 9999-12-31
 CORRUPT = "_corrupt_record"  # Spark's corrupt-record column (CSV: added by _open; JSON: by Spark)

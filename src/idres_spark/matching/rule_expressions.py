@@ -23,9 +23,19 @@ def field(name: str, suffix: str = "") -> Column:
         first, last = F.col(C.FIRST_NAME + suffix), F.col(C.LAST_NAME + suffix)
         full = F.concat_ws(" ", first, last)
         return F.when(first.isNotNull() | last.isNotNull(), full)
+    if name == C.ADDRESS:
+        return address_key(suffix)
     if name in C.RULE_FIELDS:
         return F.col(name + suffix)
     return F.element_at(F.col(C.CUSTOM + suffix), F.lit(name))  # a custom field
+
+
+def address_key(suffix: str = "") -> Column:
+    """The ``address`` rule field: street and postal code (the city when there is no postal
+    code); null without a street."""
+    street = F.col(C.STREET + suffix)
+    where = F.coalesce(F.col(C.POSTAL_CODE + suffix), F.col(C.CITY + suffix))
+    return F.when(street.isNotNull(), F.concat_ws(" ", street, where))
 
 
 def record_filter(rule_filter: RecordFilter, suffix: str = "") -> Column:

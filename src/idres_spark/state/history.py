@@ -11,6 +11,8 @@ records to its smallest record id, so records that shared a profile keep sharing
 
 from __future__ import annotations
 
+import dataclasses
+
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -18,11 +20,28 @@ from idres_spark import columns as C
 from idres_spark.ingest.normalize import NORMALIZED_COLUMNS
 from idres_spark.run_context import RunContext
 from idres_spark.schemas import EDGE_SCHEMA, PERMANENT_PRIORITY, UNREACHABLE_SOURCE
+from idres_spark.state.store import PreviousState
 
 PERMANENT_REASON = "earlier_run"
 REPLACES = "_replaces"  # a changed record: its id is in the state already
 STATE_COLUMNS = (*NORMALIZED_COLUMNS, C.RECORD_FINGERPRINT, C.LAST_RUN_ID, C.LAST_RUN_TS)
 _FINGERPRINTED = tuple(c for c in NORMALIZED_COLUMNS if c != C.RECORD_ID)
+
+
+def with_state_columns(previous: PreviousState | None) -> tuple[PreviousState | None, bool]:
+    """``previous`` with its records in today's columns, and whether they already were. A
+    records table written before a field existed (the address parts) gains it as null: the
+    fingerprint leaves null fields out, so its records do not look changed."""
+    if previous is None:
+        return None, True
+    have = set(previous.records.columns)
+    missing = [c for c in STATE_COLUMNS if c not in have]
+    if not missing:
+        return previous, True
+    records = previous.records.select(
+        *[F.col(c) if c in have else F.lit(None).cast("string").alias(c) for c in STATE_COLUMNS]
+    )
+    return dataclasses.replace(previous, records=records), False
 
 
 def arrived_records(batch: DataFrame, run: RunContext) -> DataFrame:
