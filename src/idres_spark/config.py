@@ -33,6 +33,7 @@ from pydantic_core import PydanticCustomError
 from idres_spark.columns import RULE_FIELDS
 from idres_spark.errors import ConfigError
 from idres_spark.golden_config import PROFILE_COLUMNS, GoldenConfig, check_location
+from idres_spark.probabilistic.settings import ProbabilisticConfig
 from idres_spark.stewardship.overrides import StewardshipConfig
 
 MAX_CONJUNCTIONS = 62  # blocking keys are tracked as bits of one 64-bit mask per pair
@@ -373,6 +374,7 @@ class Config(_Model):
     output: OutputConfig = Field(default_factory=OutputConfig)
     golden: GoldenConfig = Field(default_factory=GoldenConfig)
     stewardship: StewardshipConfig = Field(default_factory=StewardshipConfig)
+    probabilistic: ProbabilisticConfig = Field(default_factory=ProbabilisticConfig)
     _origin: str = PrivateAttr("<config>")  # the file it was read from, for error messages
 
     @property
@@ -436,6 +438,12 @@ class Config(_Model):
                 f"use {list(IDENTIFIER_FIELDS)} or a custom field"
             )
         self.golden.check(sorted(known_sources), self.custom_fields, set(PROFILE_COLUMNS))
+        bad = sorted(self.probabilistic.fields_used() - fields)
+        if bad:
+            raise ValueError(
+                f"probabilistic: unknown fields {bad}; fields are {sorted(fields)} (custom "
+                "fields must be declared under a source's `custom:`)"
+            )
         return self
 
     @property
@@ -462,6 +470,12 @@ class Config(_Model):
         data.pop("stewardship")  # steward overrides are data, decided run by run
         if data["golden"] == GoldenConfig().model_dump(mode="json", exclude={"overrides"}):
             data.pop("golden")
+        # where the model is kept and whether to retrain it now are not what it decides; a
+        # config without the section keeps the fingerprint it had before the section existed
+        data["probabilistic"].pop("model_path")
+        data["probabilistic"].pop("retrain")
+        if not self.probabilistic.enabled:
+            data.pop("probabilistic")
         text = json.dumps(data, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 

@@ -24,6 +24,7 @@ from idres_spark.ingest import normalize, read
 from idres_spark.linking import graph
 from idres_spark.linking.components import Checkpointer, spark_checkpoint
 from idres_spark.matching import block, score, transform
+from idres_spark.probabilistic import resolve as probabilistic
 from idres_spark.profiles import events, golden, steward
 from idres_spark.profiles import ids as profile_ids
 from idres_spark.profiles.merge_log import build_merge_log
@@ -58,6 +59,7 @@ class ResolutionResult:
     steward_status: DataFrame | None = None  # diagnostics/override_status (stewardship)
     splits: DataFrame | None = None  # earlier profile id -> a new profile split off it
     erasure: Any = None  # the ErasurePlan of stewardship.erasure, when there is one
+    probabilistic: Any = None  # probabilistic.resolve.Result, when the section is enabled
     suppressed: DataFrame | None = None  # record_id of the batch's suppressed records
     observations: tuple[Observation, ...] = ()  # figures counted while the stages ran
     records_stored: bool = False  # the records table is already written (``store_records``)
@@ -106,6 +108,11 @@ class ResolutionResult:
             tables["diagnostics/golden_override_status"] = self.override_status
         if self.steward_status is not None:
             tables["diagnostics/override_status"] = self.steward_status
+        if self.probabilistic is not None:
+            tables["diagnostics/probabilistic_links"] = self.probabilistic.outcome.links
+            tables["diagnostics/suggested_merges"] = self.probabilistic.outcome.suggested
+            for name, table in self.probabilistic.term_frequencies.items():
+                tables[probabilistic.TF_TABLE.format(name)] = table
         if self.erasure is not None:
             tables["suppression"] = self.erasure.suppression
             tables["erased_profiles"] = self.erasure.erased_profiles
@@ -148,6 +155,7 @@ def resolve(
     erasure_requests: DataFrame | None = None,
     erasure_key: bytes | None = None,
     oldest_retained_seq: int | None = None,
+    probabilistic_model: probabilistic.SavedModel | None = None,
 ) -> ResolutionResult:
     """Resolve one batch; with ``previous`` (incremental mode) against the published state.
 
@@ -168,6 +176,8 @@ def resolve(
     ``erasure_requests`` (``stewardship.erasure``) erase and suppress records before anything
     else sees the batch; ``erasure_key`` keys the suppression list's hashes;
     ``oldest_retained_seq`` tells when an applied request is complete.
+    ``probabilistic_model`` is the model the published run used (``probabilistic:``): reused
+    when it fits the config, else trained again on the whole state.
     """
     timer = timer or StageTimer()
     # a state from before a field existed is read in today's columns; its records table is
@@ -225,6 +235,9 @@ def resolve(
         if erased and previous is not None:  # profiles that lost records are resolved again
             records = stewardship.unpin(records, erasing.unpinned, previous.record_map)
             partial, why_all = False, "an erasure request removed records from the state"
+    chance = probabilistic.Plan(config) if config.probabilistic.enabled else None
+    if chance is not None and not chance.fits(probabilistic_model) and partial:
+        partial, why_all = False, "the probabilistic model is trained on the whole state"
     plan = None
     if steward_overrides is not None:
         with timer.stage("stewardship"):
@@ -273,7 +286,12 @@ def resolve(
             found = found.unionByName(plan.edges)
         if partial:
             found = materialize(found)
-            resolved = scope_of.affected(records, found, previous, materialize, fresh)
+            reach = found
+            if chance is not None:  # the profiles a probabilistic pair may join are affected
+                reach = found.select(C.SRC, C.DST).unionByName(
+                    probabilistic.candidate_ends(matched, chance, config.limits.max_block_size)
+                )
+            resolved = scope_of.affected(records, reach, previous, materialize, fresh)
         else:
             resolved = scope_of.whole(records, previous)
         pinned = resolved.previous_map
@@ -291,6 +309,15 @@ def resolve(
         )  # fmt: skip
         groups = materialize(linked.groups)
         edges = linked.kept_edges  # cut links never reach the profiles or the merge log
+    chance_result = None
+    if chance is not None:
+        with timer.stage("probabilistic"):
+            chance_result = probabilistic.run(
+                resolved.records, groups, config, chance, probabilistic_model, run_id=run.run_id,
+                materialize=materialize, new_only=partial,
+            )  # fmt: skip
+            groups = materialize(chance_result.outcome.groups)
+            edges = edges.unionByName(chance_result.outcome.edges)
     with timer.stage("profiles"):
         assigned, retired, splits = profile_ids.assign(
             groups, resolved.previous_map, resolved.previous_profiles, run_id=run.run_id,
@@ -343,6 +370,7 @@ def resolve(
         retired=retired,
         splits=splits if causes else None,
         erasure=erasing,
+        probabilistic=chance_result,
         suppressed=suppressed,
         quarantine=quarantine,
         hubs=hubs,

@@ -24,6 +24,7 @@ from idres_spark.errors import UsageError
 from idres_spark.ingest import read
 from idres_spark.linking.components import local_checkpoint, parquet_checkpoint
 from idres_spark.pipeline import ResolutionResult, resolve
+from idres_spark.probabilistic import resolve as probabilistic
 from idres_spark.profiles.ids import PREVIOUS_PROFILE_ID
 from idres_spark.profiles.merge_log import read_merge_log
 from idres_spark.publish.tables import check_engine, publish_tables
@@ -119,6 +120,10 @@ def _run(
             record_map_of=lambda seq: store.run_record_map(spark, root, seq),
             erasure_requests=erasure_requests, erasure_key=key.encode() if key else None,
             oldest_retained_seq=store.oldest_retained_seq(spark, root) if previous else None,
+            probabilistic_model=(
+                probabilistic.load(spark, previous.folder)
+                if previous is not None and config.probabilistic.enabled else None
+            ),
         )  # fmt: skip
         if preview:
             with timer.stage("write"):
@@ -169,6 +174,10 @@ def _write_and_publish(
     folder = f"{root}/{run_dir}"
     with timer.stage("write"):
         write.write_tables(spark, result.tables(), folder, clear=False, appended=result.appended)
+        if result.probabilistic is not None:  # the model this run used, beside its tables
+            FileSystem(spark, folder).write_text(
+                f"{folder}/{probabilistic.MODEL_FILE}", result.probabilistic.model.to_json()
+            )
     with timer.stage("metrics"):
         edges = result.edges.groupBy(C.REASON).count().collect()
         metrics = {
@@ -184,6 +193,8 @@ def _write_and_publish(
             "profiles_recomputed": result.profiles_recomputed,
             "run_dir": run_dir,
         }
+        if result.probabilistic is not None:
+            metrics["probabilistic"] = probabilistic.summary(result.probabilistic)
         if result.suppressed is not None:  # dropped at read by the suppression list
             metrics["suppressed_records"] = result.suppressed.count()
         # every record read (unchanged ones too), not only the new or changed ones
