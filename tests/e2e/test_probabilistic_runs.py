@@ -1,0 +1,78 @@
+"""Probabilistic matching in whole runs: a pair the rules cannot link joins by its
+probabilistic link, the model is saved beside the tables and reused by the next run, and the
+same data, seed and model give the same links."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from idres_spark.config import parse_config
+from idres_spark.run import demo_data
+from idres_spark.run.job import run_job
+from idres_spark.state import store
+
+pytestmark = [pytest.mark.e2e, pytest.mark.once]
+
+
+def config(data: Path, out: Path, mode: str):
+    return parse_config({
+        "sources": [
+            {"name": name, "format": "parquet", "path": str(data / name), "columns": cols}
+            for name, cols in (
+                ("web", {"record_id": "id", "email": "email", "phone": "phone_number",
+                         "user_id": "customer_id", "first_name": "fname", "last_name": "lname",
+                         "device_id": "device", "ip": "ip_address", "event_ts": "updated_at"}),
+                ("pos", {"record_id": "receipt_id", "email": "email", "phone": "phone",
+                         "first_name": "first_name", "last_name": "last_name",
+                         "event_ts": "purchased_at"}),
+            )
+        ],
+        "probabilistic": {"enabled": True, "sample_pairs": 5000},
+        "output": {"path": str(out), "mode": mode},
+    })  # fmt: skip
+
+
+def links_of(spark, out: Path) -> list[tuple]:
+    folder = store.table_path(spark, str(out), "diagnostics/probabilistic_links")
+    rows = spark.read.parquet(folder).collect()
+    return sorted(
+        (r.record_id_l, r.record_id_r, round(r.match_weight, 9), r.decision) for r in rows
+    )
+
+
+def model_of(spark, out: Path) -> dict:
+    folder = Path(store.table_path(spark, str(out), "records")).parent
+    return json.loads((folder / "model" / "probabilistic.json").read_text())
+
+
+def test_trained_saved_reused_and_deterministic(spark, tmp_path):
+    frames = demo_data.generate(n_people=150, seed=11)
+    data = tmp_path / "data"
+    for name in ("web", "pos"):
+        (data / name).mkdir(parents=True)
+        frames[name].to_parquet(data / name / "part-0.parquet")
+    first = run_job(config(data, tmp_path / "a", "incremental"), spark=spark)
+    summary = first["probabilistic"]
+    assert summary["trained_this_run"] and summary["group_merges"] > 0
+    assert summary["decisions"]["merged"] == summary["group_merges"]
+    model = model_of(spark, tmp_path / "a")
+    links = links_of(spark, tmp_path / "a")
+    assert model["format"] == 1 and {c["name"] for c in model["comparisons"]} >= {
+        "email", "phone_last_name", "first_name", "user_id",
+    }  # fmt: skip
+    assert all(0 < u <= 1 for c in model["comparisons"] for u in c["u"])
+    record_map = spark.read.parquet(store.table_path(spark, str(tmp_path / "a"), "record_map"))
+    assert record_map.where("linked_by = 'probabilistic'").count() > 0
+    # the next run reuses the saved model (nothing new to resolve, nothing trained)
+    second = run_job(config(data, tmp_path / "a", "incremental"), spark=spark)
+    assert not second["probabilistic"]["trained_this_run"]
+    assert second["probabilistic"]["model_id"] == summary["model_id"]
+    # the same data and seed, from scratch: the same model and links
+    run_job(config(data, tmp_path / "b", "overwrite"), spark=spark)
+    again = model_of(spark, tmp_path / "b")
+    assert [c["m"] for c in again["comparisons"]] == [c["m"] for c in model["comparisons"]]
+    assert [c["u"] for c in again["comparisons"]] == [c["u"] for c in model["comparisons"]]
+    assert links_of(spark, tmp_path / "b") == links

@@ -1,0 +1,219 @@
+"""Probabilistic matching on small frames: exact u counts, scores and their explanation,
+every veto, and the group-level merge (mutual best, no chaining, limits respected)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import functions as F
+
+from idres_spark.config import LimitsConfig, parse_config
+from idres_spark.linking.graph import GROUP_KEY
+from idres_spark.probabilistic import comparisons as K
+from idres_spark.probabilistic import link
+from idres_spark.probabilistic import pairs as P
+from idres_spark.probabilistic import train as T
+from idres_spark.probabilistic.model import ComparisonModel, Model
+from idres_spark.probabilistic.settings import ProbabilisticConfig
+
+pytestmark = pytest.mark.spark
+
+
+def keep(df):
+    return df.localCheckpoint()  # as the pipeline's small-run checkpoints do
+
+
+def test_exact_u_counts_equal_a_brute_force_count(spark):
+    rows = [("r1", "g1", "a@x"), ("r2", "g1", "a@x"), ("r3", "g2", "a@x"),
+            ("r4", "g3", "a@x"), ("r5", "g3", "b@x"), ("r6", "g4", "b@x"), ("r7", "g4", None),
+            ("r8", "g5", "c@x")]  # fmt: skip
+    df = spark.createDataFrame(rows, f"record_id string, {GROUP_KEY} string, email string")
+    got = T.shared_pairs_across_groups(df, {"email": F.col("email")})
+    brute = sum(
+        1 for (_, ga, ea), (_, gb, eb) in itertools.combinations(rows, 2)
+        if ea is not None and ea == eb and ga != gb
+    )  # fmt: skip
+    assert got == {"email": brute} and brute == 6
+    assert T.group_totals(df) == (8, 5, 3)  # records, groups, pairs inside groups
+
+
+def test_random_pairs_are_seeded_and_cross_groups(spark):
+    rows = [(f"r{i:03d}", f"g{i // 3}") for i in range(300)]
+    df = spark.createDataFrame(rows, f"record_id string, {GROUP_KEY} string")
+    first = T.random_pairs(df, 100, 300, seed=5)
+    again = T.random_pairs(df, 100, 300, seed=5)
+    assert_df_equality(first, again, ignore_row_order=True)
+    got = first.collect()
+    assert 60 <= len(got) <= 100
+    group = dict(rows)
+    assert all(group[r.record_id_l] != group[r.record_id_r] for r in got)
+    assert all(r.record_id_l < r.record_id_r for r in got)
+
+
+def _model(comparisons, weights=None):
+    fitted = []
+    for c in comparisons:
+        levels = c.top + 1
+        m = [0.01] * (levels - 1) + [1 - 0.01 * (levels - 1)]
+        u = [1 - 0.001 * (levels - 1)] + [0.001] * (levels - 1)
+        fitted.append(ComparisonModel(c.name, c.labels, tuple(m), tuple(u), True))
+    return Model("m1", "f", "run", 1e-4, tuple(fitted))
+
+
+PAIR_SCHEMA = (
+    "record_id_l string, record_id_r string, event_ts_l timestamp, event_ts_r timestamp, "
+    "email_l string, email_r string, email_canonical_l string, email_canonical_r string, "
+    "phone_l string, phone_r string, last_name_l string, last_name_r string, "
+    "first_name_l string, first_name_r string, user_id_l string, user_id_r string, "
+    "street_l string, street_r string, city_l string, city_r string, "
+    "postal_code_l string, postal_code_r string"
+)
+
+
+def _pairs(spark, rows):
+    names = [f.split()[0] for f in PAIR_SCHEMA.split(", ")]
+    full = [tuple(row.get(n) for n in names) for row in rows]
+    return spark.createDataFrame(full, PAIR_SCHEMA)
+
+
+def test_levels_scores_explanation_and_vetoes(spark):
+    settings = ProbabilisticConfig(enabled=True)
+    comparisons = [K.email(), K.phone_last_name(), K.first_name(), K.user_id(), K.address()]
+    model = _model(comparisons)
+    pairs = _pairs(spark, [
+        # same email: strong, nothing vetoes
+        {"record_id_l": "a", "record_id_r": "b", "email_l": "ann@x.com", "email_r": "ann@x.com",
+         "email_canonical_l": "ann@x.com", "email_canonical_r": "ann@x.com",
+         "first_name_l": "ann", "first_name_r": "annie"},
+        # lookalike emails (digits only), nickname
+        {"record_id_l": "c", "record_id_r": "d", "email_l": "john.smith1@x.com",
+         "email_r": "john.smith2@x.com", "email_canonical_l": "john.smith1@x.com",
+         "email_canonical_r": "john.smith2@x.com", "first_name_l": "bob",
+         "first_name_r": "robert"},
+        # household: shared phone and last name, different first names
+        {"record_id_l": "e", "record_id_r": "f", "phone_l": "+14155550100",
+         "phone_r": "+14155550100", "last_name_l": "lee", "last_name_r": "lee",
+         "first_name_l": "maria", "first_name_r": "tom"},
+        # different external ids
+        {"record_id_l": "g", "record_id_r": "h", "user_id_l": "C1", "user_id_r": "C2",
+         "street_l": "1 main st", "street_r": "1 main st", "postal_code_l": "94110",
+         "postal_code_r": "94110", "first_name_l": "al", "first_name_r": "al"},
+    ])  # fmt: skip
+    got = {r.record_id_l: r for r in link.score(pairs, comparisons, model, settings).collect()}
+    assert (got["a"].email_level, got["a"].first_name_level, got["a"].veto) == (5, 2, None)
+    assert (got["c"].email_level, got["c"].first_name_level) == (2, 3)
+    assert (got["e"].phone_last_name_level, got["e"].veto) == (6, "household")
+    assert (got["g"].user_id_level, got["g"].address_level) == (0, 4)
+    assert got["g"].veto == "different_user_id"
+    for row in got.values():
+        parts = [item.weight for item in row.explanation]
+        assert sum(parts) == pytest.approx(row.evidence)
+        assert row.match_weight == pytest.approx(model.prior_weight + row.evidence)
+        assert row.match_probability == pytest.approx(1 / (1 + 2**-row.match_weight))
+    by_name = {item.comparison: item for item in got["a"].explanation}
+    assert by_name["email"].level == "exact" and "user_id" not in by_name
+    assert by_name["email"].weight == pytest.approx(math.log2(0.95 / 0.001))
+
+
+def _scored(spark, rows):
+    return spark.createDataFrame(
+        [(a, b, w, 1 / (1 + 2**-w), e, [], v) for a, b, w, e, v in rows],
+        f"record_id_l string, record_id_r string, {link.WEIGHT} double, "
+        f"{link.PROBABILITY} double, {link.EVIDENCE} double, "
+        f"{link.EXPLANATION} array<struct<comparison:string,level:string,weight:double>>, "
+        f"{link.VETO} string",
+    )
+
+
+def _merged(spark, groups, scored_rows, settings=None, limits=None, emails=None):
+    records = spark.createDataFrame(
+        [(r, (emails or {}).get(r), None) for r, _ in groups],
+        "record_id string, email string, phone string",
+    )
+    outcome = link.merge_groups(
+        _scored(spark, scored_rows),
+        spark.createDataFrame(groups, f"record_id string, {GROUP_KEY} string"),
+        records,
+        settings or ProbabilisticConfig(enabled=True, max_rounds=1),
+        limits or LimitsConfig(),
+        keep,
+    )
+    placed = {r.record_id: r[GROUP_KEY] for r in outcome.groups.collect()}
+    decisions = {(r.record_id_l, r.record_id_r): r.decision for r in outcome.links.collect()}
+    return placed, decisions, outcome
+
+
+def test_groups_join_only_by_mutual_best_links_no_chaining(spark):
+    # a1-a2 are one rule group; b and c are groups of one record each
+    groups = [("a1", "a1"), ("a2", "a1"), ("b", "b"), ("c", "c")]
+    placed, decisions, outcome = _merged(spark, groups, [
+        ("a2", "b", 12.0, 8.0, None),   # A-B: the best link of both
+        ("b", "c", 10.0, 6.0, None),    # B-C: C's best, but not B's: no chain A-B-C
+    ])  # fmt: skip
+    assert placed == {"a1": "a1", "a2": "a1", "b": "a1", "c": "c"}
+    assert decisions == {("a2", "b"): "merged", ("b", "c"): "not_mutual_best"}
+    edge = outcome.edges.collect()
+    assert [(e.src, e.dst, e.reason, e.priority) for e in edge] == [
+        ("a2", "b", "probabilistic", link.PRIORITY)
+    ]
+    # with a second round the merged group's best link may join c: one step per round
+    placed, _, _ = _merged(spark, groups, [("a2", "b", 12.0, 8.0, None),
+                                           ("b", "c", 10.0, 6.0, None)],
+                           ProbabilisticConfig(enabled=True, max_rounds=2))  # fmt: skip
+    assert placed["c"] == "a1"
+
+
+def test_vetoes_negative_pairs_and_limits_keep_groups_apart(spark):
+    groups = [("a1", "a1"), ("a2", "a1"), ("b", "b"), ("c", "c"), ("d", "d"), ("e", "e"),
+              ("f", "f"), ("g", "g")]  # fmt: skip
+    rows = [
+        ("a1", "b", 12.0, 8.0, None),
+        ("a2", "b", -20.0, -9.0, None),  # a cross pair strongly against: no merge
+        ("c", "d", 12.0, 8.0, "household"),
+        ("e", "f", 3.0, 3.0, None),  # probability 0.89: review band
+        ("f", "g", 12.0, 8.0, None),
+    ]
+    limits = LimitsConfig(identifier_limits={"email": 1})
+    placed, decisions, outcome = _merged(
+        spark, groups, rows, limits=limits, emails={"f": "f@x.com", "g": "g@x.com"}
+    )
+    assert len(set(placed.values())) == len(set(dict(groups).values()))  # nothing merged
+    assert decisions[("a1", "b")] == "veto:negative_pair"
+    assert decisions[("c", "d")] == "veto:household"
+    assert decisions[("e", "f")] == "review"
+    assert decisions[("f", "g")] == "identifier_limit:email"
+    assert [(r.record_id_l, r.record_id_r) for r in outcome.suggested.collect()] == [("e", "f")]
+    placed, decisions, _ = _merged(
+        spark, [("a1", "a1"), ("a2", "a1"), ("b", "b")], [("a1", "b", 12.0, 8.0, None)],
+        limits=LimitsConfig(max_group_size=2),
+    )  # fmt: skip
+    assert decisions == {("a1", "b"): "max_group_size"} and placed["b"] == "b"
+
+
+def test_blocked_pairs_skip_same_group_pairs_and_hubs(spark):
+    rows = [("r1", "g1", "p1"), ("r2", "g1", "p1"), ("r3", "g2", "p1"), ("r4", "g3", "p2"),
+            ("r5", "g4", "p2"), ("r6", "g5", "p2")]  # fmt: skip
+    df = spark.createDataFrame(rows, f"record_id string, {GROUP_KEY} string, phone string")
+    from idres_spark.probabilistic.settings import BlockKey
+
+    got = P.blocked_pairs(df, [[BlockKey(field="phone")]], max_block_size=3).collect()
+    assert sorted((r.record_id_l, r.record_id_r) for r in got) == [
+        ("r1", "r3"), ("r2", "r3"), ("r4", "r5"), ("r4", "r6"), ("r5", "r6"),
+    ]  # fmt: skip
+    assert P.blocked_pairs(df, [[BlockKey(field="phone")]], max_block_size=2).count() == 0
+
+
+def test_config_section_checks_fields_and_keeps_the_fingerprint_when_off():
+    base = {"sources": [{"name": "web", "format": "parquet", "path": "/x",
+                         "columns": {"record_id": "id", "email": "e"}}]}  # fmt: skip
+    off = parse_config(base)
+    assert off.fingerprint() == parse_config({**base, "probabilistic": {}}).fingerprint()
+    on = parse_config({**base, "probabilistic": {"enabled": True}})
+    assert on.fingerprint() != off.fingerprint()
+    with pytest.raises(Exception, match="unknown fields"):
+        parse_config({**base, "probabilistic": {"enabled": True, "vetoes": {"different": ["x"]}}})
+    with pytest.raises(Exception, match="unknown built-in comparisons"):
+        parse_config({**base, "probabilistic": {"comparisons": ["emails"]}})
