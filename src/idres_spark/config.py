@@ -470,9 +470,8 @@ class Config(_Model):
         data.pop("stewardship")  # steward overrides are data, decided run by run
         if data["golden"] == GoldenConfig().model_dump(mode="json", exclude={"overrides"}):
             data.pop("golden")
-        # where the model is kept and whether to retrain it now are not what it decides; a
-        # config without the section keeps the fingerprint it had before the section existed
-        data["probabilistic"].pop("model_path")
+        # whether to retrain now is not what the model decides; a config without the section
+        # keeps the fingerprint it had before the section existed
         data["probabilistic"].pop("retrain")
         if not self.probabilistic.enabled:
             data.pop("probabilistic")

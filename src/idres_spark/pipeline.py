@@ -315,6 +315,8 @@ def resolve(
             chance_result = probabilistic.run(
                 resolved.records, groups, config, chance, probabilistic_model, run_id=run.run_id,
                 materialize=materialize, new_only=partial,
+                forget=erasing.erased_values if erasing is not None else (),
+                cannot=plan.cannot if plan else None,
             )  # fmt: skip
             groups = materialize(chance_result.outcome.groups)
             edges = edges.unionByName(chance_result.outcome.edges)

@@ -58,6 +58,10 @@ def test_trained_saved_reused_and_deterministic(spark, tmp_path):
     summary = first["probabilistic"]
     assert summary["trained_this_run"] and summary["group_merges"] > 0
     assert summary["decisions"]["merged"] == summary["group_merges"]
+    assert sum(summary["weight_histogram"].values()) >= sum(summary["decisions"].values())
+    assert summary["samples"] and all(s["parts"] for s in summary["samples"])
+    folder = Path(store.table_path(spark, str(tmp_path / "a"), "records")).parent
+    assert "Probabilistic matching" in (folder / "report.html").read_text()
     model = model_of(spark, tmp_path / "a")
     links = links_of(spark, tmp_path / "a")
     assert model["format"] == 1 and {c["name"] for c in model["comparisons"]} >= {

@@ -128,7 +128,7 @@ def _scored(spark, rows):
     )
 
 
-def _merged(spark, groups, scored_rows, settings=None, limits=None, emails=None):
+def _merged(spark, groups, scored_rows, settings=None, limits=None, emails=None, cannot=None):
     records = spark.createDataFrame(
         [(r, (emails or {}).get(r), None) for r, _ in groups],
         "record_id string, email string, phone string",
@@ -140,6 +140,7 @@ def _merged(spark, groups, scored_rows, settings=None, limits=None, emails=None)
         settings or ProbabilisticConfig(enabled=True, max_rounds=1),
         limits or LimitsConfig(),
         keep,
+        spark.createDataFrame(cannot, "record_id string, tag long") if cannot else None,
     )
     placed = {r.record_id: r[GROUP_KEY] for r in outcome.groups.collect()}
     decisions = {(r.record_id_l, r.record_id_r): r.decision for r in outcome.links.collect()}
@@ -217,3 +218,15 @@ def test_config_section_checks_fields_and_keeps_the_fingerprint_when_off():
         parse_config({**base, "probabilistic": {"enabled": True, "vetoes": {"different": ["x"]}}})
     with pytest.raises(Exception, match="unknown built-in comparisons"):
         parse_config({**base, "probabilistic": {"comparisons": ["emails"]}})
+
+
+def test_a_steward_cannot_link_is_a_veto(spark):
+    groups = [("a1", "a1"), ("a2", "a1"), ("b", "b")]
+    placed, decisions, _ = _merged(
+        spark, groups, [("a1", "b", 12.0, 8.0, None)], cannot=[("a2", 1), ("b", -1)]
+    )
+    assert decisions == {("a1", "b"): "veto:cannot_link"} and placed["b"] == "b"
+    placed, _, _ = _merged(  # tags of another cannot-link do not stop it
+        spark, groups, [("a1", "b", 12.0, 8.0, None)], cannot=[("a2", 1), ("b", 2)]
+    )
+    assert placed["b"] == "a1"

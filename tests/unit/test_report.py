@@ -296,3 +296,52 @@ def test_malformed_values_do_not_crash() -> None:
     assert "Records in many" in text
     assert list(bars(render_report(metrics), "edges_by_reason")) == ["y"]
     assert tooltips(render_report(metrics), "profile_size_histogram") == {"3": "7"}
+
+
+PROBABILISTIC = {
+    "model_id": "abc-000001",
+    "trained_this_run": True,
+    "prior": 0.00012,
+    "group_merges": 14,
+    "decisions": {"merged": 14, "review": 30, "veto:household": 5},
+    "comparisons": [
+        {"name": "email", "levels": [
+            {"label": "else", "m": 0.05, "u": 0.98, "weight": -4.29},
+            {"label": "exact", "m": 0.95, "u": 0.00001, "weight": 16.54},
+        ]},
+        {"name": XSS, "levels": [{"label": "else", "m": 0.5, "u": 0.5, "weight": 0.0}]},
+    ],  # fmt: skip
+    "weight_histogram": {"-20": 900, "0": 40, "18": 12},
+    "samples": [{"prior": -13.0, "weight": 9.5, "probability": 0.9986, "parts": [
+        {"comparison": "email", "level": "exact", "weight": 16.54},
+        {"comparison": "first_name", "level": "else", "weight": -4.0},
+        {"comparison": "phone_last_name", "level": "phone", "weight": 9.96},
+    ]}],  # fmt: skip
+}
+
+
+def test_probabilistic_section_shows_the_model_weights_and_a_waterfall() -> None:
+    document = render_report({**METRICS, "probabilistic": PROBABILISTIC})
+    page = parse(document)
+    text = text_of(document)
+    assert "Probabilistic matching" in text and "abc-000001 (trained in this run)" in text
+    assert "+16.54" in text and "-4.29" in text and XSS not in document
+    assert bars(document, "decisions") == pytest.approx(
+        {"merged": bars(document, "decisions")["merged"], "review": 440.0,
+         "veto:household": bars(document, "decisions")["veto:household"]}
+    )  # fmt: skip
+    assert bars(document, "decisions")["merged"] < bars(document, "decisions")["review"]
+    assert set(bars(document, "weights")) == {"-20 to -18", "0 to 2", "18 to 20"}
+    steps = tooltips(document, "waterfall-0")
+    assert steps == {"prior": "-13.00 bits", "email: exact": "+16.54 bits",
+                     "first_name: else": "-4.00 bits",
+                     "phone_last_name: phone": "+9.96 bits"}  # fmt: skip
+    assert "+9.50 (p = 0.9986)" in text
+    # each step starts where the last one ended: widths are proportional to the weights
+    widths = dict(bars(document, "waterfall-0"))
+    assert widths["email: exact"] / widths["prior"] == pytest.approx(16.54 / 13.0, rel=0.01)
+    assert page.bars
+
+
+def test_probabilistic_section_absent_without_the_key() -> None:
+    assert "Probabilistic matching" not in text_of(render_report(METRICS))

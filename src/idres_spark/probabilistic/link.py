@@ -139,9 +139,12 @@ def merge_groups(
     settings: ProbabilisticConfig,
     limits: LimitsConfig,
     materialize: Callable[[DataFrame], DataFrame],
+    cannot: DataFrame | None = None,
 ) -> Outcome:
     """Join rule groups by their best links (see the module docstring). ``scored`` holds the
-    scored pairs, ``groups`` ``record_id, GROUP_KEY`` for every record resolved."""
+    scored pairs, ``groups`` ``record_id, GROUP_KEY`` for every record resolved; ``cannot``
+    the steward cannot-link tags (``record_id, tag``: a group may not hold ``+k`` and
+    ``-k``)."""
     negative = -settings.negative_evidence_bits
     relevant = scored.where(
         (F.col(PROBABILITY) >= settings.review_probability)
@@ -161,11 +164,15 @@ def merge_groups(
         .distinct()
     )
     limited = sorted(limits.identifier_limits)
-    members = materialize(
-        groups.join(involved, GROUP_KEY, "left_semi")
-        .join(records.select(C.RECORD_ID, *[X.field(f).alias(f) for f in limited]), C.RECORD_ID)
-        .select(C.RECORD_ID, GROUP_KEY, *limited)
+    members = groups.join(involved, GROUP_KEY, "left_semi").join(
+        records.select(C.RECORD_ID, *[X.field(f).alias(f) for f in limited]), C.RECORD_ID
     )
+    tags = cannot.groupBy(C.RECORD_ID).agg(F.collect_set("tag").alias("_tags")) if cannot else None
+    if tags is not None:
+        members = members.join(tags, C.RECORD_ID, "left")
+    else:
+        members = members.withColumn("_tags", F.lit(None).cast("array<long>"))
+    members = materialize(members.select(C.RECORD_ID, GROUP_KEY, *limited, "_tags"))
     labels = members.select(GROUP_KEY, F.col(GROUP_KEY).alias("_label")).distinct()
     labels = materialize(labels)
     merges = 0
@@ -240,7 +247,9 @@ def _judge(
         best.alias("_best"), F.min(VETO).alias("_veto"), F.min(EVIDENCE).alias("_lowest"),
     )  # fmt: skip
     sizes = members.join(labels, GROUP_KEY).groupBy("_label").agg(
-        F.count(F.lit(1)).alias("_n"), *[F.collect_set(f).alias(f"_set_{f}") for f in limited]
+        F.count(F.lit(1)).alias("_n"), *[F.collect_set(f).alias(f"_set_{f}") for f in limited],
+        F.flatten(F.collect_list(F.coalesce("_tags", F.array().cast("array<long>"))))
+        .alias("_cannot"),
     )  # fmt: skip
     side_a = sizes.select(*[F.col(c).alias(c + "_a") for c in sizes.columns])
     side_b = sizes.select(*[F.col(c).alias(c + "_b") for c in sizes.columns])
@@ -249,6 +258,13 @@ def _judge(
     )
     decision = (
         F.when(F.col("_veto").isNotNull(), F.concat(F.lit("veto:"), F.col("_veto")))
+        .when(
+            F.size(
+                F.array_intersect(F.col("_cannot_a"), F.transform(F.col("_cannot_b"), lambda t: -t))
+            )
+            > 0,
+            F.lit("veto:cannot_link"),
+        )
         .when(F.col("_lowest") <= -settings.negative_evidence_bits, F.lit("veto:negative_pair"))
         .when(F.col("_best.match_probability") < settings.review_probability, F.lit("below_review"))
         .when(F.col("_best.match_probability") < settings.match_probability, F.lit("review"))

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from idres_spark import columns as C
@@ -18,7 +18,7 @@ from idres_spark.probabilistic import link
 from idres_spark.probabilistic import pairs as P
 from idres_spark.probabilistic.model import Model, settings_fingerprint
 from idres_spark.probabilistic.settings import DEFAULT_BLOCKING, BlockKey
-from idres_spark.probabilistic.train import train
+from idres_spark.probabilistic.train import TF_VALUE, train
 from idres_spark.state.storage import FileSystem
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,7 @@ class Result:
     model: Model
     term_frequencies: dict[str, DataFrame]
     trained: bool  # this run trained the model
+    weights: Observation | None = None  # the candidate pairs by match weight, 2 bits a bucket
 
 
 class Plan:
@@ -92,17 +93,25 @@ def run(
     run_id: str,
     materialize: Callable[[DataFrame], DataFrame],
     new_only: bool,
+    forget: tuple[str, ...] = (),
+    cannot: DataFrame | None = None,
 ) -> Result:
     """Merge the rule ``groups`` of ``records`` by probabilistic links. ``new_only``: only
     pairs that touch a record new to the state (an incremental run's affected set), with a
-    saved model that fits (the pipeline resolves the whole state when none does)."""
+    saved model that fits (the pipeline resolves the whole state when none does).
+    ``forget``: values erasure removed this run; a saved model's term frequencies drop them
+    (a value held by two groups is in the table, and it is carried from run to run)."""
     columns = K.pair_columns(plan.comparisons)
     grouped = materialize(
         records.select(*columns, *([C.IS_NEW] if new_only else [])).join(groups, C.RECORD_ID)
     )
     if plan.fits(saved):
         assert saved is not None
-        model, tables, trained = saved.model, saved.term_frequencies, False
+        model, trained = saved.model, False
+        tables = {
+            name: table.where(~F.col(TF_VALUE).isin(list(forget))) if forget else table
+            for name, table in saved.term_frequencies.items()
+        }
     else:
         fitted = train(
             grouped, plan.comparisons, plan.settings, plan.blocking,
@@ -123,8 +132,15 @@ def run(
     tf_columns = [c for c in with_tf.columns if c.startswith("_tf_")]
     frame = P.pair_frame(candidates, with_tf, [*columns, *tf_columns])
     scored = link.score(frame, plan.comparisons, model, plan.settings)
-    outcome = link.merge_groups(scored, groups, records, plan.settings, config.limits, materialize)
-    return Result(outcome, model, tables, trained)
+    weights = Observation("probabilistic_weights")  # counted as the pairs are scored, no job
+    bucket = F.least(F.greatest(F.floor(F.col(link.WEIGHT) / 2) * 2, F.lit(-40)), F.lit(40))
+    scored = scored.observe(weights, *[
+        F.sum(F.when(bucket == b, 1).otherwise(0)).alias(str(b)) for b in range(-40, 42, 2)
+    ])  # fmt: skip
+    outcome = link.merge_groups(
+        scored, groups, records, plan.settings, config.limits, materialize, cannot
+    )
+    return Result(outcome, model, tables, trained, weights)
 
 
 def candidate_ends(records: DataFrame, plan: Plan, max_block_size: int) -> DataFrame:
@@ -147,4 +163,46 @@ def summary(result: Result) -> dict[str, object]:
         "group_merges": result.outcome.merges,
         "decisions": dict(sorted((row[0], row[1]) for row in decisions)),
         "training": result.model.training if result.trained else None,
+        "comparisons": [
+            {
+                "name": c.name,
+                "u_exact": c.u_exact,
+                "levels": [
+                    {"label": label, "m": m, "u": u, "weight": w}
+                    for label, m, u, w in zip(c.labels, c.m, c.u, c.weights, strict=True)
+                ],
+            }
+            for c in result.model.comparisons
+        ],  # fmt: skip
+        "weight_histogram": _histogram(result.weights),
+        "samples": _samples(result),
     }
+
+
+def _histogram(weights: Observation | None) -> dict[str, int] | None:
+    if weights is None:
+        return None
+    try:
+        counts = weights.get
+    except Exception:  # no task ran over the pairs (none): Spark 4 has no row to give
+        return {}
+    return {name: int(n) for name, n in counts.items() if n}
+
+
+def _samples(result: Result, count: int = 3) -> list[dict[str, object]]:
+    """A few merges (picked by a hash of their records, the same each run) with each
+    comparison's contribution, for the report's waterfall; no values, no record ids."""
+    merged = result.outcome.links.where(F.col(link.DECISION) == "merged")
+    rows = merged.orderBy(F.xxhash64(C.ID_L, C.ID_R)).limit(count).collect()
+    return [
+        {
+            "prior": result.model.prior_weight,
+            "parts": [
+                {"comparison": p["comparison"], "level": p["level"], "weight": p["weight"]}
+                for p in row[link.EXPLANATION]
+            ],
+            "weight": row[link.WEIGHT],
+            "probability": row[link.PROBABILITY],
+        }
+        for row in rows
+    ]

@@ -105,7 +105,6 @@ class ProbabilisticConfig(_Model):
     seed: int = 42
     sample_pairs: int = Field(200_000, ge=1_000)  # random pairs for the u of fuzzy levels
     max_iterations: int = Field(30, ge=1)
-    model_path: str | None = None  # default: <output.path>/_models
     retrain: bool = False
 
     @model_validator(mode="after")

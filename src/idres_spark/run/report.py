@@ -83,6 +83,8 @@ def render_report(metrics: Mapping[str, Any]) -> str:
         ("Records by source", lambda m: _count_chart(m, "records_by_source")),
         ("Golden fields: what decided each value", _golden_table),
     ]
+    if "probabilistic" in metrics:
+        sections.append(("Probabilistic matching", _probabilistic))
     body = "".join(f"<section><h2>{_esc(t)}</h2>{draw(metrics)}</section>" for t, draw in sections)
     run_id = metrics.get("run_id")
     title = "idres-spark run report" if run_id is None else f"idres-spark run {run_id}"
@@ -423,3 +425,112 @@ def _pruned_table(metrics: Mapping[str, Any]) -> str:
         return _shown_of(len(groups), metrics.get("pruned_groups"), "pruned groups") + table
 
     return _present(_records(metrics.get("top_pruned_groups")), "No group was split.", draw)
+
+
+# ---------------------------------------------------------------- probabilistic matching
+
+
+def _probabilistic(metrics: Mapping[str, Any]) -> str:
+    """The model's m/u table, the distribution of match weights and a waterfall per sampled
+    merge (``metrics["probabilistic"]``, written by ``probabilistic.resolve.summary``)."""
+    found = metrics.get("probabilistic")
+    if not isinstance(found, Mapping):
+        return _para("missing", NOT_RECORDED)
+    trained = "trained in this run" if found.get("trained_this_run") else "reused"
+    intro = _para(
+        "note",
+        f"Model {_text(found.get('model_id'))} ({trained}); prior {_fmt_prob(found.get('prior'))}; "
+        f"{_fmt(found.get('group_merges'))} group merges.",
+    )
+    decisions = _counts(found.get("decisions"))
+    parts = [intro]
+    if decisions:
+        rows = sorted(decisions, key=lambda item: (-item[1], item[0]))
+        parts.append("<h3>Decisions on the links that mattered</h3>")
+        parts.append(_hbar_chart("decisions", [(k, n, _fmt(n)) for k, n in rows], TEAL,
+                                 "decision", "pairs"))  # fmt: skip
+    parts.append("<h3>m and u per comparison level</h3>")
+    parts.append(_present(_records(found.get("comparisons")), "No comparisons.", _mu_table))
+    histogram = _counts(found.get("weight_histogram"))
+    parts.append("<h3>Match weights of the candidate pairs</h3>")
+    parts.append(_present(histogram, "No candidate pairs.", _weight_chart))
+    parts.append("<h3>Sampled merges: how each comparison moved the weight</h3>")
+    parts.append(_present(_records(found.get("samples")), "No probabilistic merge.", _waterfalls))
+    return "".join(parts)
+
+
+def _fmt_prob(value: object) -> str:
+    number = _number(value)
+    return NOT_RECORDED if number is None else f"{number:.3g}"
+
+
+def _mu_table(comparisons: list[Mapping[str, Any]]) -> str:
+    rows = []
+    for comparison in comparisons:
+        levels = _records(comparison.get("levels")) or []
+        for level in reversed(levels):
+            weight = _number(level.get("weight"))
+            rows.append([
+                _esc(comparison.get("name")), _esc(level.get("label")),
+                _esc(_fmt_prob(level.get("m"))), _esc(_fmt_prob(level.get("u"))),
+                _esc(NOT_RECORDED if weight is None else f"{weight:+.2f}"),
+            ])  # fmt: skip
+    return _table(["comparison", "level", "m", "u", "weight (bits)"], rows, {2, 3, 4})
+
+
+def _weight_chart(histogram: list[tuple[str, float]]) -> str:
+    ordered = sorted(histogram, key=lambda item: _number(item[0]) or 0.0)
+    rows = [(f"{_fmt(k)} to {_fmt((_number(k) or 0) + 2)}", n, _fmt(n)) for k, n in ordered]
+    return _hbar_chart("weights", rows, BLUE, "match weight (bits)", "pairs", log=True)
+
+
+def _waterfalls(samples: list[Mapping[str, Any]]) -> str:
+    return "".join(_waterfall(i, sample) for i, sample in enumerate(samples))
+
+
+def _waterfall(index: int, sample: Mapping[str, Any]) -> str:
+    """One merge: the prior, then each comparison's weight as a step up (green) or down
+    (red) from where the last one ended, then the total."""
+    prior = _number(sample.get("prior")) or 0.0
+    steps = [("prior", prior)] + [
+        (f"{_text(p.get('comparison'))}: {_text(p.get('level'))}", _number(p.get("weight")) or 0.0)
+        for p in _records(sample.get("parts")) or []
+    ]
+    ends, total = [], 0.0
+    for _, weight in steps:
+        ends.append((total, total + weight))
+        total += weight
+    low = min([0.0, *[min(a, b) for a, b in ends]])
+    high = max([0.0, *[max(a, b) for a, b in ends]])
+    span = (high - low) or 1.0
+    width, height = LABEL_W + BAR_W + VALUE_W, HEAD_H + (len(steps) + 1) * ROW_H + 8
+
+    def x(value: float) -> float:
+        return LABEL_W + (value - low) / span * BAR_W
+
+    out = [
+        f'<svg class="chart" data-chart="waterfall-{index}" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="match weight waterfall">'
+    ]
+    out.append(f'<line class="grid" x1="{x(0):.2f}" y1="{HEAD_H}" x2="{x(0):.2f}" '
+               f'y2="{height - 8}"/>')  # fmt: skip
+    for i, ((label, weight), (start, end)) in enumerate(zip(steps, ends, strict=True)):
+        y = HEAD_H + i * ROW_H
+        colour = GREEN if weight >= 0 else RED
+        left, bar = min(x(start), x(end)), max(abs(x(end) - x(start)), MIN_BAR_W)
+        out.append(
+            f'<text class="label" x="{LABEL_W - 8}" y="{y + 15}" text-anchor="end">'
+            f'{_esc(label[:LABEL_CHARS])}</text><rect class="bar" x="{left:.2f}" '
+            f'y="{y + (ROW_H - BAR_H) / 2}" width="{bar:.2f}" height="{BAR_H}" fill="{colour}">'
+            f"<title>{_esc(label)}: {weight:+.2f} bits</title></rect>"
+            f'<text class="value" x="{LABEL_W + BAR_W + 6}" y="{y + 15}">{weight:+.2f}</text>'
+        )
+    y = HEAD_H + len(steps) * ROW_H
+    probability = _number(sample.get("probability"))
+    shown = "" if probability is None else f" (p = {probability:.4f})"
+    out.append(
+        f'<text class="label" x="{LABEL_W - 8}" y="{y + 15}" text-anchor="end">total</text>'
+        f'<text class="value" x="{LABEL_W + BAR_W + 6}" y="{y + 15}">{total:+.2f}{_esc(shown)}'
+        "</text></svg>"
+    )
+    return "".join(out)
