@@ -15,6 +15,11 @@
         when its JAR is given in IDRES_SPARK_JARS), and the growth ratio between the first
         and the last size; options in jobs/bench_graph.py
 
+    python jobs/benchmark.py quality --dataset hard --records 100000
+        matching quality against a ground truth (hard generated data, FEBRL3, FEBRL4), rules
+        only vs rules + probabilistic: pairwise precision / recall / F1 and the false-merge
+        rates of households and lookalike emails; options in jobs/bench_quality.py
+
 Speed targets live here and in the docs, never in timed tests.
 """
 
@@ -125,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("graph", add_help=False, help="the graph stage alone (see jobs/bench_graph.py)")
     sub.add_parser("incremental", add_help=False,
                    help="a nightly batch (see jobs/bench_incremental.py)")  # fmt: skip
+    sub.add_parser("quality", add_help=False,
+                   help="quality vs a ground truth (see jobs/bench_quality.py)")  # fmt: skip
     known, rest = parser.parse_known_args(argv)
     if known.records:
         import bench_job  # next to this file
@@ -134,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
         import bench_incremental  # next to this file
 
         return bench_incremental.main(rest)
+    if known.what == "quality":
+        import bench_quality  # next to this file
+
+        return bench_quality.main(rest)
     if known.what == "graph":
         import bench_graph  # next to this file
 
@@ -142,7 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.what == "scoring":
         bench_scoring(args.pairs, args.method, args.repeat)
     else:
-        parser.error("give --records N, or one of the subcommands scoring, graph, incremental")
+        parser.error(
+            "give --records N, or one of the subcommands scoring, graph, incremental, quality"
+        )
     return 0
 
 

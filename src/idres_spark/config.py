@@ -447,6 +447,12 @@ class Config(_Model):
         return self
 
     @property
+    def maps_address(self) -> bool:
+        """Some source maps a part of the address."""
+        parts = ("street", "city", "postal_code", "country")
+        return any(getattr(s.columns, part) for s in self.sources for part in parts)
+
+    @property
     def custom_fields(self) -> set[str]:
         return {name for s in self.sources for name in s.custom}
 

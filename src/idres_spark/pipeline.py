@@ -188,7 +188,9 @@ def resolve(
         batch_count = Observation("batch_records")  # unchanged records count too
         batch = batch.observe(batch_count, F.count(F.lit(1)).alias("batch_records"))
         dropped = Observation("values_dropped")
-        normalized = normalize.normalize_records(batch, config.normalization, dropped)
+        normalized = normalize.normalize_records(
+            batch, config.normalization, dropped, addresses=config.maps_address
+        )
         arrived = history.arrived_records(normalized, run)
         arrived, previous, erasing, suppressed = erasure.at_read(
             arrived, erasure_requests, previous, run, erasure_key, oldest_retained_seq,

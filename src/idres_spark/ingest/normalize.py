@@ -39,10 +39,17 @@ _CAPPED = (C.USER_ID, C.DEVICE_ID, C.FIRST_NAME, C.LAST_NAME)
 
 
 def normalize_records(
-    records: DataFrame, settings: NormalizationConfig, dropped: Observation | None = None
+    records: DataFrame,
+    settings: NormalizationConfig,
+    dropped: Observation | None = None,
+    *,
+    addresses: bool = True,
 ) -> DataFrame:
     """Normalized records; with ``dropped``, the values each field lost and why are counted
-    as they stream by (``dropped.<field>.<reason>``, see :data:`DROP_REASONS`)."""
+    as they stream by (``dropped.<field>.<reason>``, see :data:`DROP_REASONS`). Without
+    ``addresses`` (no source maps an address part) the address columns stay null and their
+    expressions stay out of the plan: they would make its generated code larger than the JVM
+    compiles (64 KB a method), and Spark would run the stage interpreted."""
     junk = N.junk_set(settings.junk_values, settings.replace_builtin_junk)
     raw_in = {f: F.col(f"_in_{f}") for f in (C.USER_ID, C.DEVICE_ID, C.IP, *_CAPPED)}
     records = records.select("*", *[F.col(f).alias(f"_in_{f}") for f in raw_in])
@@ -76,7 +83,8 @@ def normalize_records(
         .withColumn(C.LAST_NAME, _capped(N.clean_name(F.col(C.LAST_NAME), junk)))
         .withColumn(C.CUSTOM, custom)
     )
-    normalized = _with_address(normalized, junk, settings.address_country)
+    if addresses:
+        normalized = _with_address(normalized, junk, settings.address_country)
     if dropped is not None:
         reasons = _drop_reasons(raw_in, junk)
         normalized = normalized.observe(

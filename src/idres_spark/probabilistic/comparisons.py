@@ -11,7 +11,7 @@ is then counted exactly), and the field whose value frequency adjusts its top le
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from pyspark.sql import Column
@@ -292,8 +292,9 @@ def build(settings: ProbabilisticConfig, mapped: set[str], window_seconds: int) 
     return [builtins[c]() if isinstance(c, str) else custom(c) for c in settings.comparisons]
 
 
-def pair_columns(comparisons: list[Comparison]) -> list[str]:
-    """The record columns a pair frame needs (each side)."""
+def pair_columns(comparisons: list[Comparison], also: Sequence[str] = ()) -> list[str]:
+    """The record columns a pair frame needs (each side): those the comparisons read, and
+    those of the fields ``also`` names (the veto fields)."""
     from idres_spark.ingest.normalize import NORMALIZED_COLUMNS
 
     derived = {
@@ -301,12 +302,11 @@ def pair_columns(comparisons: list[Comparison]) -> list[str]:
         C.ADDRESS: (C.STREET, C.POSTAL_CODE, C.CITY),
     }
     needed = {C.RECORD_ID, C.EVENT_TS}
-    for comparison in comparisons:
-        for name in comparison.fields:
-            if name in NORMALIZED_COLUMNS:
-                needed.add(name)
-            else:  # a derived field's parts, or a custom field (in the custom map)
-                needed |= set(derived.get(name, (C.CUSTOM,)))
+    for name in [f for c in comparisons for f in c.fields] + list(also):
+        if name in NORMALIZED_COLUMNS:
+            needed.add(name)
+        else:  # a derived field's parts, or a custom field (in the custom map)
+            needed |= set(derived.get(name, (C.CUSTOM,)))
     return sorted(needed)
 
 

@@ -127,7 +127,9 @@ def _veto(settings: ProbabilisticConfig, comparisons: Sequence[Comparison]) -> C
             personal = personal | (F.col("email_level") >= 4)
         if "user_id" in names:
             personal = personal | (F.col("user_id_level") == 1)
-        household = shared_place & (F.col("first_name_level") == 0) & ~personal
+        # first names that only look alike (Jack / Jackie) are two people of one household
+        # as often as one person: only an exact name or a nickname lets the pair through
+        household = shared_place & F.col("first_name_level").between(0, 2) & ~personal
         vetoes.append(F.when(household, F.lit("household")))
     return (F.coalesce(*vetoes) if vetoes else F.lit(None).cast("string")).alias(VETO)
 

@@ -14,6 +14,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 FORMAT = 1  # the JSON layout; a model of another format is trained again
+# levels that are evidence against a match or none: john.smith1@ / john.smith2@ are most
+# often two people with one name, and their names already count
+NEVER_POSITIVE = frozenset({"digits_only"})
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,19 @@ class ComparisonModel:
 
     @property
     def weights(self) -> tuple[float, ...]:
-        return tuple(math.log2(m / u) for m, u in zip(self.m, self.u, strict=True))
+        """``log2(m / u)`` per level, made monotone: a level never weighs more than the
+        stronger levels above it (a typo never counts more than the exact value: a fuzzy
+        level's u, sampled from random pairs, is tiny for reasons that have nothing to do with
+        a match, such as a shared surname), and the levels of :data:`NEVER_POSITIVE` never
+        count for a match."""
+        raw = [math.log2(m / u) for m, u in zip(self.m, self.u, strict=True)]
+        capped = raw[:]
+        for level in range(len(raw) - 2, -1, -1):
+            capped[level] = min(raw[level], capped[level + 1])
+        return tuple(
+            min(w, 0.0) if label in NEVER_POSITIVE else w
+            for w, label in zip(capped, self.labels, strict=True)
+        )
 
 
 @dataclass(frozen=True)

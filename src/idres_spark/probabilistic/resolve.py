@@ -101,7 +101,7 @@ def run(
     saved model that fits (the pipeline resolves the whole state when none does).
     ``forget``: values erasure removed this run; a saved model's term frequencies drop them
     (a value held by two groups is in the table, and it is carried from run to run)."""
-    columns = K.pair_columns(plan.comparisons)
+    columns = K.pair_columns(plan.comparisons, plan.settings.vetoes.different)
     grouped = materialize(
         records.select(*columns, *([C.IS_NEW] if new_only else [])).join(groups, C.RECORD_ID)
     )
