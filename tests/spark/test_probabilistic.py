@@ -103,9 +103,9 @@ def test_levels_scores_explanation_and_vetoes(spark):
          "postal_code_r": "94110", "first_name_l": "al", "first_name_r": "al"},
     ])  # fmt: skip
     got = {r.record_id_l: r for r in link.score(pairs, comparisons, model, settings).collect()}
-    assert (got["a"].email_level, got["a"].first_name_level, got["a"].veto) == (5, 2, None)
+    assert (got["a"].email_level, got["a"].first_name_level, got["a"].veto) == (6, 2, None)
     assert (got["c"].email_level, got["c"].first_name_level) == (2, 3)
-    assert (got["e"].phone_last_name_level, got["e"].veto) == (6, "household")
+    assert (got["e"].phone_last_name_level, got["e"].veto) == (7, "household")
     assert (got["g"].user_id_level, got["g"].address_level) == (0, 4)
     assert got["g"].veto == "different_user_id"
     for row in got.values():
@@ -115,7 +115,10 @@ def test_levels_scores_explanation_and_vetoes(spark):
         assert row.match_probability == pytest.approx(1 / (1 + 2**-row.match_weight))
     by_name = {item.comparison: item for item in got["a"].explanation}
     assert by_name["email"].level == "exact" and "user_id" not in by_name
-    assert by_name["email"].weight == pytest.approx(math.log2(0.95 / 0.001))
+    fitted = model.comparison("email")
+    assert by_name["email"].weight == pytest.approx(math.log2(fitted.m[-1] / fitted.u[-1]))
+    lookalike = {item.comparison: item for item in got["c"].explanation}["email"]
+    assert (lookalike.level, lookalike.weight) == ("formatting_only", 0.0)  # never positive
 
 
 def _scored(spark, rows):

@@ -47,3 +47,17 @@ def test_model_json_round_trip_and_weights():
     )
     assert model.prior_weight == pytest.approx(math.log2(0.001 / 0.999))
     assert Model.from_json('{"format": 0}') is None  # another format: trained again
+
+
+def test_weights_are_monotone_and_lookalike_levels_never_positive():
+    labels = ("else", "local_part_similar", "formatting_only", "local_typo", "domain_typo",
+              "alias", "exact")  # fmt: skip
+    m = (0.05, 0.05, 0.05, 0.1, 0.05, 0.1, 0.6)
+    u = (0.9, 0.05, 1e-6, 1e-7, 1e-6, 1e-3, 1e-4)  # sampled u: tiny for the fuzzy levels
+    weights = ComparisonModel("email", labels, m, u, True).weights
+    raw = [math.log2(a / b) for a, b in zip(m, u, strict=True)]
+    assert weights[-1] == pytest.approx(raw[-1])
+    assert weights[4] == pytest.approx(min(raw[4], raw[5], raw[6]))  # capped by alias
+    assert weights[1:4] == (0.0, 0.0, 0.0)  # never for a match
+    assert weights[0] == pytest.approx(raw[0]) and weights[0] < 0
+    assert all(a <= b for a, b in zip(weights[4:], weights[5:], strict=False))

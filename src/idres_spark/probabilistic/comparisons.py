@@ -88,14 +88,18 @@ def email() -> Comparison:
 
     def level() -> Column:
         left, right = _l(C.EMAIL), _r(C.EMAIL)
-        digitless = F.regexp_replace(local_l, "[0-9]", "") == F.regexp_replace(local_r, "[0-9]", "")
+        same_domain = domain_l == domain_r
+        # john.smith1@ / john.smith2@ / johnsmith@: the same local part once digits and
+        # . _ - are removed; often two people with one name, never a typo of one
+        bare_l = F.regexp_replace(local_l, "[0-9._-]", "")
+        bare_r = F.regexp_replace(local_r, "[0-9._-]", "")
         return _laddered(
             [
-                (left == right, 5),
-                (_l(C.EMAIL_CANONICAL) == _r(C.EMAIL_CANONICAL), 4),
-                # john.smith1@ / john.smith2@: often two people, never a typo of one
-                (digitless & (domain_l == domain_r) & local_l.rlike("[0-9]"), 2),
-                (F.levenshtein(left, right) <= 2, 3),
+                (left == right, 6),
+                (_l(C.EMAIL_CANONICAL) == _r(C.EMAIL_CANONICAL), 5),
+                ((local_l == local_r) & (F.levenshtein(domain_l, domain_r) <= 2), 4),
+                (same_domain & (bare_l == bare_r), 2),
+                (same_domain & (F.levenshtein(local_l, local_r) <= 2), 3),
                 (F.col("_sim_email_local") >= 0.88, 1),
             ],
             _both(C.EMAIL),
@@ -103,7 +107,15 @@ def email() -> Comparison:
 
     return Comparison(
         "email",
-        ("else", "local_part_similar", "digits_only", "typo", "alias", "exact"),
+        (
+            "else",
+            "local_part_similar",
+            "formatting_only",
+            "local_typo",
+            "domain_typo",
+            "alias",
+            "exact",
+        ),
         (C.EMAIL, C.EMAIL_CANONICAL),
         level,
         exact_key=lambda s: F.col(C.EMAIL + s),
@@ -130,11 +142,13 @@ def phone_last_name() -> Comparison:
             F.coalesce(last_eq, F.lit(False)),
             F.coalesce(last_similar, F.lit(False)),
         )
+        phones_differ = _both(C.PHONE) & ~phone_eq & ~phone_typo
         return _laddered(
             [
-                (phone_eq & (last_eq | last_similar), 6),
-                (phone_eq, 5),
-                (phone_typo & (last_eq | last_similar), 4),
+                (phone_eq & (last_eq | last_similar), 7),
+                (phone_eq, 6),
+                (phone_typo & (last_eq | last_similar), 5),
+                (last_eq & ~phones_differ, 4),
                 (last_eq, 3),
                 (last_similar, 2),
                 (phone_typo, 1),
@@ -144,8 +158,8 @@ def phone_last_name() -> Comparison:
 
     return Comparison(
         "phone_last_name",
-        ("else", "phone_typo", "last_name_similar", "last_name", "phone", "phone_typo_and_name",
-         "phone_and_last_name"),
+        ("else", "phone_typo", "last_name_similar", "last_name_phone_differs", "last_name",
+         "phone_typo_and_name", "phone", "phone_and_last_name"),
         (C.PHONE, C.LAST_NAME),
         level,
         exact_key=lambda s: F.when(

@@ -115,21 +115,23 @@ def _veto(settings: ProbabilisticConfig, comparisons: Sequence[Comparison]) -> C
         left, right = X.field(name, C.LEFT), X.field(name, C.RIGHT)
         vetoes.append(F.when(left.isNotNull() & right.isNotNull() & (left != right),
                              F.lit(f"different_{name}")))  # fmt: skip
-    names = {c.name for c in comparisons}
-    if settings.vetoes.household and "first_name" in names:
-        shared_place = F.lit(False)
-        if "phone_last_name" in names:
-            shared_place = shared_place | (F.col("phone_last_name_level") >= 5)
-        if "address" in names:
-            shared_place = shared_place | (F.col("address_level") >= 3)
-        personal = F.lit(False)
-        if "email" in names:
-            personal = personal | (F.col("email_level") >= 4)
-        if "user_id" in names:
-            personal = personal | (F.col("user_id_level") == 1)
-        # first names that only look alike (Jack / Jackie) are two people of one household
-        # as often as one person: only an exact name or a nickname lets the pair through
-        household = shared_place & F.col("first_name_level").between(0, 2) & ~personal
+    by_name = {c.name: c for c in comparisons}
+
+    def at_least(name: str, label: str) -> Column:
+        comparison = by_name.get(name)
+        if comparison is None or label not in comparison.labels:  # absent, or a custom one
+            return F.lit(False)
+        return F.col(level_column(comparison)) >= comparison.labels.index(label)
+
+    first = by_name.get("first_name")
+    if settings.vetoes.household and first is not None and "nickname" in first.labels:
+        shared_place = at_least("phone_last_name", "phone") | at_least("address", "street_similar")
+        personal = at_least("email", "alias") | at_least("user_id", "exact")
+        # first names that only look alike (Jack / Jackie), or one that is missing, are two
+        # people of one household as often as one person: only an exact name or a nickname
+        # lets the pair through
+        differ = F.col(level_column(first)) < first.labels.index("nickname")
+        household = shared_place & differ & ~personal
         vetoes.append(F.when(household, F.lit("household")))
     return (F.coalesce(*vetoes) if vetoes else F.lit(None).cast("string")).alias(VETO)
 

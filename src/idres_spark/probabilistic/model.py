@@ -14,9 +14,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 FORMAT = 1  # the JSON layout; a model of another format is trained again
-# levels that are evidence against a match or none: john.smith1@ / john.smith2@ are most
-# often two people with one name, and their names already count
-NEVER_POSITIVE = frozenset({"digits_only"})
+# levels that are evidence against a match or none: an email local part that is only
+# formatted differently (john.smith1@ / john.smith2@ / johnsmith@), one or two edits off, or
+# merely similar, is most often derived from the same name by two people, and the names
+# already count
+NEVER_POSITIVE = frozenset({"formatting_only", "local_typo", "local_part_similar"})
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,7 @@ class ProbabilisticConfig(_Model):
     enabled: bool = False
     comparisons: list[str | CustomComparison] | None = None  # default: the built-ins in use
     blocking: list[list[BlockKey]] | None = None  # default: DEFAULT_BLOCKING where mapped
-    match_probability: float = Field(0.99, gt=0.5, lt=1.0)  # merge at or above
+    match_probability: float = Field(0.95, gt=0.5, lt=1.0)  # merge at or above
     review_probability: float = Field(0.8, gt=0.0, lt=1.0)  # suggest at or above
     # a pair between two groups whose comparisons (without the prior) say this many bits
     # against a match keeps the groups apart
@@ -104,7 +104,7 @@ class ProbabilisticConfig(_Model):
     tf_cap_bits: float = Field(4.0, ge=0.0)  # term-frequency adjustments stay within +-
     seed: int = 42
     sample_pairs: int = Field(200_000, ge=1_000)  # random pairs for the u of fuzzy levels
-    max_iterations: int = Field(30, ge=1)
+    max_iterations: int = Field(100, ge=1)
     retrain: bool = False
 
     @model_validator(mode="after")
