@@ -1,9 +1,10 @@
 """Benchmarks of idres-spark (figures and commands are recorded in docs/benchmarks.md).
 
-    python jobs/benchmark.py --records 1000000 [--format delta]
+    python jobs/benchmark.py --records 1000000 [--format delta] [--probabilistic]
         the whole job on generated customer data in local mode: stage timings, process wall
         time, peak memory of all its processes, precision/recall/F1 (jobs/bench_job.py); with
-        --format delta the tables are also published as Delta tables
+        --format delta the tables are also published as Delta tables; with --probabilistic
+        the config's probabilistic matching is on
 
     python jobs/benchmark.py scoring --pairs 2000000
         fuzzy scoring throughput: the scoring UDF (Arrow UDF on PySpark 4.1+, else pandas UDF)
@@ -116,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--records", type=int, help="run the whole job on about N records")
     parser.add_argument("--seed", type=int, default=7, help="with --records")
     parser.add_argument("--keep", help="with --records: generate into (and keep) this folder")
+    parser.add_argument("--probabilistic", action="store_true",
+                        help="with --records: turn on probabilistic matching")  # fmt: skip
     parser.add_argument(
         "--format", default="parquet", choices=["parquet", "delta"],
         help="with --records: output.format (delta: the Delta JARs of .jars/spark-X.Y, which "
@@ -136,7 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     if known.records:
         import bench_job  # next to this file
 
-        return bench_job.main(known.records, known.seed, known.keep, known.format)
+        return bench_job.main(
+            known.records, known.seed, known.keep, known.format, known.probabilistic
+        )
     if known.what == "incremental":
         import bench_incremental  # next to this file
 

@@ -291,7 +291,9 @@ def resolve(
             reach = found
             if chance is not None:  # the profiles a probabilistic pair may join are affected
                 reach = found.select(C.SRC, C.DST).unionByName(
-                    probabilistic.candidate_ends(matched, chance, config.limits.max_block_size)
+                    probabilistic.candidate_ends(
+                        matched, chance, config.probabilistic.max_block_size
+                    )
                 )
             resolved = scope_of.affected(records, reach, previous, materialize, fresh)
         else:

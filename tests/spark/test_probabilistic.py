@@ -208,6 +208,13 @@ def test_blocked_pairs_skip_same_group_pairs_and_hubs(spark):
         ("r1", "r3"), ("r2", "r3"), ("r4", "r5"), ("r4", "r6"), ("r5", "r6"),
     ]  # fmt: skip
     assert P.blocked_pairs(df, [[BlockKey(field="phone")]], max_block_size=2).count() == 0
+    many = spark.createDataFrame([(f"r{i:03d}", f"g{i}", "p") for i in range(60)],
+                                 f"record_id string, {GROUP_KEY} string, phone string")  # fmt: skip
+    rule = [[BlockKey(field="phone")]]
+    sampled = P.blocked_pairs(many, rule, 100, at_most=300, seed=3)  # of 1,770 pairs
+    assert 150 <= sampled.count() <= 450
+    assert_df_equality(sampled, P.blocked_pairs(many, rule, 100, at_most=300, seed=3),
+                       ignore_row_order=True)  # the same sample every time  # fmt: skip
 
 
 def test_config_section_checks_fields_and_keeps_the_fingerprint_when_off():

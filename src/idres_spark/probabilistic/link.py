@@ -125,7 +125,10 @@ def _veto(settings: ProbabilisticConfig, comparisons: Sequence[Comparison]) -> C
 
     first = by_name.get("first_name")
     if settings.vetoes.household and first is not None and "nickname" in first.labels:
+        # a home's phone, address, network or shared laptop
         shared_place = at_least("phone_last_name", "phone") | at_least("address", "street_similar")
+        shared_place = shared_place | at_least("ip", "same_within_window")
+        shared_place = shared_place | at_least("device_id", "same_within_window")
         personal = at_least("email", "alias") | at_least("user_id", "exact")
         # first names that only look alike (Jack / Jackie), or one that is missing, are two
         # people of one household as often as one person: only an exact name or a nickname
@@ -217,7 +220,7 @@ def merge_groups(
             "score double, unreachable_source boolean",
         )  # fmt: skip
     )
-    decided = _decided_links(links, labels, final, edges)
+    decided = materialize(_decided_links(links, labels, final, edges))  # written, counted
     suggested = decided.where(F.col(DECISION) == "review").join(
         records.select(
             C.RECORD_ID, mask_value(F.col(C.EMAIL)).alias("_me"), mask_value(F.col(C.PHONE))

@@ -2,7 +2,7 @@
 fields.
 
 A blocking rule is a list of keys (the rules' ``block_on`` transforms); a record has the
-rule's key when every part has a value. Keys held by more than ``limits.max_block_size``
+rule's key when every part has a value. Keys held by more than ``probabilistic.max_block_size``
 records make no pairs (hubs: kiosk devices, public IPs). Pairs of records the rules already
 put in one group are dropped: there is nothing left to decide for them.
 """
@@ -44,10 +44,14 @@ def blocked_pairs(
     *,
     across_groups: bool = True,
     new_only: bool = False,
+    at_most: int | None = None,
+    seed: int = 0,
 ) -> DataFrame:
     """``record_id_l, record_id_r`` (canonical, distinct) of every blocking rule; with
     ``across_groups`` only pairs of different groups (``records`` carries ``GROUP_KEY``);
-    with ``new_only`` only pairs that touch a record new to the state (``is_new``)."""
+    with ``new_only`` only pairs that touch a record new to the state (``is_new``); with
+    ``at_most`` a seeded sample of about that many pairs (the pairs the blocks hold are
+    counted first, from the block sizes)."""
     group = F.col(GROUP_KEY) if across_groups else F.lit(None).cast("string")
     new = F.col(C.IS_NEW) if new_only else F.lit(True)
     keyed = reduce(
@@ -68,6 +72,17 @@ def blocked_pairs(
         keyed = keyed.join(touched, [RULE, KEY], "left_semi")
     sized = keyed.withColumn("_n", F.count(F.lit(1)).over(Window.partitionBy(RULE, KEY)))
     usable = sized.where((F.col("_n") > 1) & (F.col("_n") <= max_block_size))
+    rate = 1.0
+    if at_most is not None:
+        n = F.col("_n")
+        row = (
+            usable.groupBy(RULE, KEY)
+            .agg(F.first(n).alias("_n"))
+            .agg(F.sum(n * (n - 1) / 2))
+            .first()
+        )
+        held = float(row[0] or 0) if row is not None else 0.0
+        rate = min(1.0, at_most / held) if held else 1.0
     left = usable.select(RULE, KEY, F.col(C.RECORD_ID).alias(C.ID_L), F.col("_group").alias("_gl"),
                          F.col("_new").alias("_nl"))  # fmt: skip
     right = usable.select(RULE, KEY, F.col(C.RECORD_ID).alias(C.ID_R), F.col("_group").alias("_gr"),
@@ -77,6 +92,9 @@ def blocked_pairs(
         pairs = pairs.where(F.col("_gl") != F.col("_gr"))
     if new_only:
         pairs = pairs.where(F.col("_nl") | F.col("_nr"))
+    if rate < 1.0:
+        bucket = F.pmod(F.xxhash64(F.lit(seed), F.col(C.ID_L), F.col(C.ID_R)), F.lit(1_000_000))
+        pairs = pairs.where(bucket < F.lit(int(rate * 1_000_000)))
     return pairs.select(C.ID_L, C.ID_R).distinct()
 
 

@@ -115,7 +115,7 @@ def run(
     else:
         fitted = train(
             grouped, plan.comparisons, plan.settings, plan.blocking,
-            max_block_size=config.limits.max_block_size, run_id=run_id,
+            max_block_size=plan.settings.max_block_size, run_id=run_id,
             fingerprint=plan.fingerprint,
         )  # fmt: skip
         model, trained = fitted.model, True
@@ -125,9 +125,8 @@ def run(
             model.training.get("seconds", 0.0), model.prior,
             [(s["blocking"], s.get("pairs")) for s in model.training.get("sessions", [])],
         )  # fmt: skip
-    candidates = P.blocked_pairs(
-        grouped, plan.blocking, config.limits.max_block_size, new_only=new_only
-    )
+    candidates = P.blocked_pairs(grouped, plan.blocking, plan.settings.max_block_size,
+                                 new_only=new_only)  # fmt: skip
     with_tf = link.with_term_frequencies(grouped, plan.comparisons, tables)
     tf_columns = [c for c in with_tf.columns if c.startswith("_tf_")]
     frame = P.pair_frame(candidates, with_tf, [*columns, *tf_columns])

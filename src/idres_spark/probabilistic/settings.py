@@ -105,6 +105,10 @@ class ProbabilisticConfig(_Model):
     seed: int = 42
     sample_pairs: int = Field(200_000, ge=1_000)  # random pairs for the u of fuzzy levels
     max_iterations: int = Field(100, ge=1)
+    # a blocking key held by more records makes no candidate pairs (common names, shared
+    # networks): smaller than limits.max_block_size, since every pair here is scored
+    max_block_size: int = Field(200, ge=2)
+    session_pairs: int = Field(300_000, ge=1_000)  # pairs a training session samples at most
     retrain: bool = False
 
     @model_validator(mode="after")
@@ -148,5 +152,4 @@ DEFAULT_BLOCKING: tuple[tuple[BlockKey, ...], ...] = (
     (BlockKey(field="street"), BlockKey(field="postal_code")),
     (BlockKey(field="postal_code"), BlockKey(field="first_name", transform="soundex")),
     (BlockKey(field="device_id"),),
-    (BlockKey(field="ip"),),
 )

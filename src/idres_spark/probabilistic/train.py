@@ -219,7 +219,10 @@ def train(
         active = [not session_leaves_out(rule, c) for c in comparisons]
         if not any(active):
             continue
-        blocked = P.blocked_pairs(records, [rule], max_block_size, across_groups=False)
+        blocked = P.blocked_pairs(
+            records, [rule], max_block_size, across_groups=False,
+            at_most=settings.session_pairs, seed=settings.seed,
+        )  # fmt: skip
         pair_levels, pair_counts = pattern_counts(
             P.pair_frame(blocked, records, pair_columns(list(comparisons))), comparisons
         )
