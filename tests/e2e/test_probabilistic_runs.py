@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from idres_spark.config import parse_config
@@ -70,11 +71,28 @@ def test_trained_saved_reused_and_deterministic(spark, tmp_path):
     assert all(0 < u <= 1 for c in model["comparisons"] for u in c["u"])
     record_map = spark.read.parquet(store.table_path(spark, str(tmp_path / "a"), "record_map"))
     assert record_map.where("linked_by = 'probabilistic'").count() > 0
-    # the next run reuses the saved model (nothing new to resolve, nothing trained)
+    # the next night brings a receipt with only the phone and name of a known web record: no
+    # rule can link it; the saved model is reused and only the new record's pairs are scored
+    web = frames["web"]
+    usable = web["phone_number"].fillna("").str.count(r"[0-9]").ge(10)
+    usable &= web["fname"].fillna("").str.strip().str.isalpha()
+    known = web[usable & web["lname"].fillna("").str.strip().str.isalpha()]
+    known = known.iloc[0]
+    receipt = frames["pos"].iloc[:1].copy()
+    receipt["receipt_id"], receipt["email"], receipt["phone"] = "NEW-1", None, known["phone_number"]
+    receipt["first_name"], receipt["last_name"] = known["fname"], known["lname"]
+    receipt["loyalty_no"] = None
+    pd.concat([frames["pos"], receipt]).to_parquet(data / "pos" / "part-0.parquet")
     second = run_job(config(data, tmp_path / "a", "incremental"), spark=spark)
     assert not second["probabilistic"]["trained_this_run"]
     assert second["probabilistic"]["model_id"] == summary["model_id"]
+    assert second["resolved_scope"] == "affected"
+    mapped = spark.read.parquet(store.table_path(spark, str(tmp_path / "a"), "record_map"))
+    profile = {r.record_id: (r.profile_id, r.linked_by) for r in mapped.collect()}
+    assert profile["pos:NEW-1"] == (profile[f"web:{known['id']}"][0], "probabilistic")
     # the same data and seed, from scratch: the same model and links
+    (data / "pos" / "part-0.parquet").unlink()
+    frames["pos"].to_parquet(data / "pos" / "part-0.parquet")
     run_job(config(data, tmp_path / "b", "overwrite"), spark=spark)
     again = model_of(spark, tmp_path / "b")
     assert [c["m"] for c in again["comparisons"]] == [c["m"] for c in model["comparisons"]]
