@@ -36,7 +36,7 @@ from idres_spark.probabilistic.comparisons import Comparison, level_column, with
 from idres_spark.probabilistic.model import Model
 from idres_spark.probabilistic.settings import ProbabilisticConfig
 from idres_spark.probabilistic.train import TF, TF_VALUE
-from idres_spark.schemas import UNREACHABLE_SOURCE
+from idres_spark.schemas import EDGE_SCHEMA, UNREACHABLE_SOURCE
 
 REASON = "probabilistic"
 PRIORITY = 1_000_000  # weaker than every rule and transformation when limits must cut
@@ -214,11 +214,7 @@ def merge_groups(
             F.lit(False).alias(UNREACHABLE_SOURCE),
         )  # fmt: skip
         if chosen is not None
-        else spark.createDataFrame(
-            [],
-            "src string, dst string, reason string, priority long, "
-            "score double, unreachable_source boolean",
-        )  # fmt: skip
+        else spark.createDataFrame([], EDGE_SCHEMA)
     )
     decided = materialize(_decided_links(links, labels, final, edges))  # written, counted
     suggested = decided.where(F.col(DECISION) == "review").join(
