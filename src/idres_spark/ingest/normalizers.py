@@ -152,7 +152,8 @@ COUNTRY_NAMES = {
 }  # fmt: skip
 
 
-def _literal_map(mapping: dict[str, str]) -> Column:
+def literal_map(mapping: dict[str, object]) -> Column:
+    """A literal ``map`` column of ``mapping`` (keys in sorted order: the same plan each run)."""
     return F.create_map(*[F.lit(x) for kv in sorted(mapping.items()) for x in kv])
 
 
@@ -170,7 +171,7 @@ def _folded_text(col: Column) -> Column:
 
 def _short_words(text: Column) -> Column:
     """Every word of ``text`` in its :data:`ADDRESS_WORDS` short form ("#" -> "apt")."""
-    words = _literal_map({**ADDRESS_WORDS, "#": "apt"})
+    words = literal_map({**ADDRESS_WORDS, "#": "apt"})
     short = F.transform(
         F.split(text, " "), lambda word: F.coalesce(F.try_element_at(words, word), word)
     )
@@ -197,7 +198,7 @@ def clean_country(col: Column, junk: list[str]) -> Column:
     text = F.upper(F.translate(_folded_text(null_if_junk(col, junk)), "#", ""))
     text = F.trim(F.regexp_replace(text, r"\s+", " "))
     compact = F.regexp_replace(text, " ", "")  # "U S A" from "U.S.A."
-    names = _literal_map(COUNTRY_NAMES)
+    names = literal_map(COUNTRY_NAMES)
     country = F.coalesce(F.try_element_at(names, text), F.try_element_at(names, compact), text)
     return F.when(country != "", country)
 

@@ -18,6 +18,7 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 from idres_spark import columns as C
+from idres_spark.ingest.normalizers import literal_map
 from idres_spark.matching import rule_expressions as X
 from idres_spark.probabilistic.nicknames import nickname_keys
 from idres_spark.probabilistic.settings import CustomComparison, ProbabilisticConfig
@@ -172,7 +173,7 @@ def phone_last_name() -> Comparison:
 
 def first_name() -> Comparison:
     keys = nickname_keys()
-    table = F.create_map(*[F.lit(x) for kv in sorted(keys.items()) for x in kv])
+    table = literal_map(keys)
 
     def level() -> Column:
         left, right = _l(C.FIRST_NAME), _r(C.FIRST_NAME)

@@ -20,7 +20,6 @@ every rule (:data:`PRIORITY`).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -329,7 +328,3 @@ def _decided_links(links: DataFrame, labels: DataFrame, final: DataFrame, edges:
         C.ID_L, C.ID_R, F.col(_GL).alias("group_l"), F.col(_GR).alias("group_r"), WEIGHT,
         PROBABILITY, EVIDENCE, EXPLANATION, VETO, DECISION,
     ).where(F.col(DECISION).isNotNull())  # fmt: skip
-
-
-def probability(weight: float) -> float:
-    return 1.0 / (1.0 + math.pow(2.0, -weight))

@@ -29,6 +29,7 @@ from pyspark.sql import functions as F
 
 from idres_spark import columns as C
 from idres_spark.linking.graph import GROUP_KEY
+from idres_spark.matching import rule_expressions as X
 from idres_spark.probabilistic import em
 from idres_spark.probabilistic import pairs as P
 from idres_spark.probabilistic.comparisons import (
@@ -189,8 +190,6 @@ def train(
     fingerprint: str,
 ) -> Trained:
     """The model for ``records`` (the records with ``GROUP_KEY``, the rules' groups)."""
-    from idres_spark.matching import rule_expressions as X
-
     started = time.monotonic()
     n_records, n_groups, inside = group_totals(records)
     all_pairs = n_records * (n_records - 1) / 2

@@ -21,7 +21,8 @@ from pyspark.sql import functions as F
 
 from idres_spark import columns as C
 from idres_spark.golden_config import BUILTIN_GOLDEN, STEWARD_POLICY
-from idres_spark.profiles.survivorship import PROVENANCE_COLUMNS, Survivorship, literal_map
+from idres_spark.ingest.normalizers import literal_map
+from idres_spark.profiles.survivorship import PROVENANCE_COLUMNS, Survivorship
 
 STATUS_COLUMNS = (
     "override_id", "field", "anchor_profile_id", "anchor_record", C.PROFILE_ID, "status",

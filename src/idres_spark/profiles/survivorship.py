@@ -31,6 +31,7 @@ from pyspark.sql import functions as F
 
 from idres_spark import columns as C
 from idres_spark.golden_config import BUILTIN_GOLDEN, GoldenConfig, Policy
+from idres_spark.ingest.normalizers import literal_map
 
 PROVENANCE_COLUMNS = (
     C.PROFILE_ID, "field", "field_group", "value", C.RECORD_ID, C.SOURCE, C.SOURCE_RECORD_ID,
@@ -42,11 +43,6 @@ _REACHABILITY = {"valid": 0, "suppressed": 1, "unknown": 2, "bounced": 3, "inval
 _NO_TIME = 1 << 62  # the key of a record without an event time: after every real one
 _COMPLETE = "_complete"
 _FILLED = (C.EMAIL, C.PHONE, C.USER_ID, C.DEVICE_ID, C.IP, C.FIRST_NAME, C.LAST_NAME)
-
-
-def literal_map(mapping: dict[str, object]) -> Column:
-    """A literal ``map`` column of ``mapping`` (keys in sorted order: the same plan each run)."""
-    return F.create_map(*[F.lit(x) for kv in sorted(mapping.items()) for x in kv])
 
 
 @dataclass(frozen=True)
