@@ -197,6 +197,27 @@ def test_vetoes_negative_pairs_and_limits_keep_groups_apart(spark):
     assert decisions == {("a1", "b"): "max_group_size"} and placed["b"] == "b"
 
 
+def test_vetoes_and_negative_pairs_are_kept_only_where_a_merge_could_happen(spark):
+    groups = [("a", "a"), ("b", "b"), ("c", "c"), ("d", "d"), ("e", "e"), ("f", "f"),
+              ("g", "g")]  # fmt: skip
+    rows = [
+        ("a", "b", 12.0, 8.0, None),  # a and b may merge: both active
+        ("a", "c", 12.0, 8.0, None),  # c too (not a's best: stays apart)
+        ("b", "c", -20.0, -9.0, None),  # between two active groups: decides a-b-c
+        ("d", "e", -20.0, -9.0, None),  # two groups that never could merge: dropped
+        ("e", "f", -3.0, -1.0, "different_user_id"),  # vetoed, below review: dropped
+        ("f", "g", 12.0, 8.0, "household"),  # vetoed, above review: reported
+        ("a", "g", -20.0, -9.0, None),  # g has no mergeable link: dropped
+    ]
+    placed, decisions, _ = _merged(spark, groups, rows)
+    assert decisions == {
+        ("a", "b"): "merged", ("f", "g"): "veto:household",
+        # kept: once a and b are one group, b-c keeps c out of it
+        ("a", "c"): "veto:negative_pair", ("b", "c"): "veto:negative_pair",
+    }  # fmt: skip
+    assert placed["a"] == placed["b"] != placed["c"]
+
+
 def test_blocked_pairs_skip_same_group_pairs_and_hubs(spark):
     rows = [("r1", "g1", "p1"), ("r2", "g1", "p1"), ("r3", "g2", "p1"), ("r4", "g3", "p2"),
             ("r5", "g4", "p2"), ("r6", "g5", "p2")]  # fmt: skip
@@ -208,13 +229,21 @@ def test_blocked_pairs_skip_same_group_pairs_and_hubs(spark):
         ("r1", "r3"), ("r2", "r3"), ("r4", "r5"), ("r4", "r6"), ("r5", "r6"),
     ]  # fmt: skip
     assert P.blocked_pairs(df, [[BlockKey(field="phone")]], max_block_size=2).count() == 0
-    many = spark.createDataFrame([(f"r{i:03d}", f"g{i}", "p") for i in range(60)],
-                                 f"record_id string, {GROUP_KEY} string, phone string")  # fmt: skip
-    rule = [[BlockKey(field="phone")]]
-    sampled = P.blocked_pairs(many, rule, 100, at_most=300, seed=3)  # of 1,770 pairs
-    assert 150 <= sampled.count() <= 450
-    assert_df_equality(sampled, P.blocked_pairs(many, rule, 100, at_most=300, seed=3),
+    many = spark.createDataFrame([(f"r{i:03d}", f"g{i % 30}", "p", f"e{i % 2}") for i in range(60)],
+                                 f"record_id string, {GROUP_KEY} string, phone string, "
+                                 "email string")  # fmt: skip
+    phone, email = [BlockKey(field="phone")], [BlockKey(field="email")]
+    sampled = P.session_pairs(many, [phone, email], 100, at_most=300, seed=3)
+    per_rule = dict(sampled.groupBy(P.RULE).count().collect())
+    assert 150 <= per_rule[0] <= 450  # of 1,770 pairs (those within a group too)
+    assert 150 <= per_rule[1] <= 450  # of 2 x 435
+    assert_df_equality(sampled, P.session_pairs(many, [phone, email], 100, at_most=300, seed=3),
                        ignore_row_order=True)  # the same sample every time  # fmt: skip
+    alone = P.session_pairs(many, [email], 100, at_most=300, seed=3)  # another rule's sample
+    assert_df_equality(sampled.where(f"{P.RULE} = 1").drop(P.RULE), alone.drop(P.RULE),
+                       ignore_row_order=True)  # does not depend on the rules beside it  # fmt: skip
+    everything = P.session_pairs(many, [phone], 100, at_most=5000, seed=3)
+    assert everything.count() == 1770  # under the cap: every pair, within groups too
 
 
 def test_config_section_checks_fields_and_keeps_the_fingerprint_when_off():

@@ -138,6 +138,16 @@ def _veto(settings: ProbabilisticConfig, comparisons: Sequence[Comparison]) -> C
     return (F.coalesce(*vetoes) if vetoes else F.lit(None).cast("string")).alias(VETO)
 
 
+def relevant(scored: DataFrame, settings: ProbabilisticConfig) -> DataFrame:
+    """The scored pairs that may matter to a merge or a steward: at or above the review
+    probability, vetoed, or strongly negative (:func:`mattering` narrows them further)."""
+    return scored.where(
+        (F.col(PROBABILITY) >= settings.review_probability)
+        | F.col(VETO).isNotNull()
+        | (F.col(EVIDENCE) <= -settings.negative_evidence_bits)
+    )
+
+
 def merge_groups(
     scored: DataFrame,
     groups: DataFrame,
@@ -148,22 +158,20 @@ def merge_groups(
     cannot: DataFrame | None = None,
 ) -> Outcome:
     """Join rule groups by their best links (see the module docstring). ``scored`` holds the
-    scored pairs, ``groups`` ``record_id, GROUP_KEY`` for every record resolved; ``cannot``
-    the steward cannot-link tags (``record_id, tag``: a group may not hold ``+k`` and
-    ``-k``)."""
-    negative = -settings.negative_evidence_bits
-    relevant = scored.where(
-        (F.col(PROBABILITY) >= settings.review_probability)
-        | F.col(VETO).isNotNull()
-        | (F.col(EVIDENCE) <= negative)
-    ).select(C.ID_L, C.ID_R, WEIGHT, PROBABILITY, EVIDENCE, EXPLANATION, VETO)
+    scored pairs (:func:`score`; only the :func:`relevant` ones are read), ``groups``
+    ``record_id, GROUP_KEY`` for every record resolved; ``cannot`` the steward cannot-link tags
+    (``record_id, tag``: a group may not hold ``+k`` and ``-k``)."""
+    kept = relevant(scored, settings).select(
+        C.ID_L, C.ID_R, WEIGHT, PROBABILITY, EVIDENCE, EXPLANATION, VETO
+    )
     of_group = groups.select(F.col(C.RECORD_ID), F.col(GROUP_KEY))
-    links = materialize(
-        relevant.join(of_group.withColumnRenamed(C.RECORD_ID, C.ID_L).withColumnRenamed(
+    placed = materialize(
+        kept.join(of_group.withColumnRenamed(C.RECORD_ID, C.ID_L).withColumnRenamed(
             GROUP_KEY, _GL), C.ID_L)
         .join(of_group.withColumnRenamed(C.RECORD_ID, C.ID_R).withColumnRenamed(
             GROUP_KEY, _GR), C.ID_R)
     )  # fmt: skip
+    links = materialize(mattering(placed, settings.review_probability))
     involved = (
         links.select(F.col(_GL).alias(GROUP_KEY))
         .unionByName(links.select(F.col(_GR).alias(GROUP_KEY)))
@@ -227,6 +235,26 @@ def merge_groups(
         F.col("_me").alias("masked_email_l"), F.col("_mp").alias("masked_phone_l"),
     )  # fmt: skip
     return Outcome(merged_groups, edges, decided, suggested, merges)
+
+
+def mattering(placed: DataFrame, review: float) -> DataFrame:
+    """The relevant pairs (with their groups ``_group_l`` / ``_group_r``) that can matter: a
+    pair at or above the review probability, and a vetoed or strongly negative pair whose two
+    groups both hold such a pair that is not vetoed. A group without one never merges, so the
+    vetoes and negative pairs that touch it never decide anything (most candidate pairs of
+    people who merely share a name or a last name are such pairs)."""
+    strong = F.col(PROBABILITY) >= review
+    active = placed.where(strong & F.col(VETO).isNull())
+    active = (
+        active.select(F.col(_GL).alias("_g"))
+        .unionByName(active.select(F.col(_GR).alias("_g")))
+        .distinct()
+    )
+    on_left = active.select(F.col("_g").alias(_GL), F.lit(True).alias("_al"))
+    on_right = active.select(F.col("_g").alias(_GR), F.lit(True).alias("_ar"))
+    flagged = placed.join(on_left, _GL, "left").join(on_right, _GR, "left")
+    kept = flagged.where(strong | (F.col("_al").isNotNull() & F.col("_ar").isNotNull()))
+    return kept.drop("_al", "_ar")
 
 
 def _judge(

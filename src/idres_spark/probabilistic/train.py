@@ -118,16 +118,29 @@ def random_pairs(records: DataFrame, wanted: int, total: int, seed: int) -> Data
     )
 
 
-def pattern_counts(
-    pairs: DataFrame, comparisons: Sequence[Comparison]
-) -> tuple[np.ndarray, np.ndarray]:
-    """(levels: patterns x comparisons, counts) of a pair frame, collected on the driver."""
+def _no_patterns(comparisons: Sequence[Comparison]) -> tuple[np.ndarray, np.ndarray]:
+    return np.zeros((0, len(comparisons)), dtype=np.int64), np.zeros(0)
+
+
+def pattern_counts_by(
+    pairs: DataFrame, comparisons: Sequence[Comparison], by: Column
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Per value of ``by`` (an int): (levels: patterns x comparisons, counts) of a pair frame,
+    collected on the driver in one job."""
     names = [level_column(c) for c in comparisons]
-    rows = with_levels(pairs, list(comparisons)).groupBy(*names).count().collect()
-    if not rows:
-        return np.zeros((0, len(names)), dtype=np.int64), np.zeros(0)
-    levels = np.array([[row[n] for n in names] for row in rows], dtype=np.int64)
-    return levels, np.array([row["count"] for row in rows], dtype=np.float64)
+    rows = (
+        with_levels(pairs.withColumn("_by", by), list(comparisons))
+        .groupBy("_by", *names)
+        .count()
+        .collect()
+    )
+    out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for key in sorted({row["_by"] for row in rows}):
+        mine = [row for row in rows if row["_by"] == key]
+        mine.sort(key=lambda row: tuple(row[n] for n in names))  # the same order every run
+        levels = np.array([[row[n] for n in names] for row in mine], dtype=np.int64)
+        out[key] = (levels, np.array([row["count"] for row in mine], dtype=np.float64))
+    return out
 
 
 def sampled_u(
@@ -196,11 +209,16 @@ def train(
     non_matching = max(all_pairs - inside, 1.0)
     prior = min(max(inside / settings.rules_recall / max(all_pairs, 1.0), 1e-12), 0.5)
     columns = [*pair_columns(list(comparisons)), GROUP_KEY]
-    sample = P.pair_frame(
-        random_pairs(records, settings.sample_pairs, n_records, settings.seed), records,
-        pair_columns(list(comparisons)),
-    )  # fmt: skip
-    levels, counts = pattern_counts(sample, comparisons)
+    # the random pairs (for u) and every session's pairs (for m), levelled in one job
+    random = random_pairs(records, settings.sample_pairs, n_records, settings.seed)
+    sessions_of = P.session_pairs(
+        records, blocking, max_block_size, at_most=settings.session_pairs, seed=settings.seed
+    )
+    both = random.select(F.lit(-1).alias(P.RULE), C.ID_L, C.ID_R).unionByName(sessions_of)
+    patterns = pattern_counts_by(
+        P.pair_frame(both, records, pair_columns(list(comparisons))), comparisons, F.col(P.RULE)
+    )
+    levels, counts = patterns.get(-1, _no_patterns(comparisons))
     us, shares = sampled_u(levels, counts, comparisons)
     exact_keys = {c.name: c.exact_key("") for c in comparisons if c.exact_key is not None}
     shared = shared_pairs_across_groups(records.select(*columns), exact_keys)
@@ -214,17 +232,11 @@ def train(
             exact_flags.append(False)
         u_final.append(u)
     sessions, estimates = [], []
-    for rule in blocking:
+    for index, rule in enumerate(blocking):
         active = [not session_leaves_out(rule, c) for c in comparisons]
         if not any(active):
             continue
-        blocked = P.blocked_pairs(
-            records, [rule], max_block_size, across_groups=False,
-            at_most=settings.session_pairs, seed=settings.seed,
-        )  # fmt: skip
-        pair_levels, pair_counts = pattern_counts(
-            P.pair_frame(blocked, records, pair_columns(list(comparisons))), comparisons
-        )
+        pair_levels, pair_counts = patterns.get(index, _no_patterns(comparisons))
         if not pair_counts.sum():
             sessions.append({"blocking": P.rule_name(rule), "pairs": 0})
             continue
