@@ -107,6 +107,10 @@ def build_local_session(
         # cost 4 s of the normalization of 1M records
         CASE_MAPPING: "false",
         "spark.python.worker.reuse": "true",
+        # PySpark 4 records the Python call site of every DataFrame and Column call for its
+        # error messages: a session lookup and a config read each, 3-4 s of a small run's
+        # 15 (docs/benchmarks.md). The job's own errors name what failed; 3.5 ignores this
+        "spark.python.sql.dataFrameDebugging.enabled": "false",
         # Delta Lake rebuilds a table's file list from its log in this many tasks (default
         # 50): the list is a few files per run, and 50 tasks on a laptop made each commit to
         # an existing table 4-5 s slower (1 s with 2). Unused without Delta

@@ -56,6 +56,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     )  # fmt: skip
 
 
+@pytest.mark.once  # both checkpoint paths, whole runs: the other e2e tests cover 3.5
 def test_run_twice_gives_identical_tables(spark, job_dir, capsys, monkeypatch):
     """The second run takes the large-run path (parquet checkpoints under _work/, not local
     ones): the tables are the same."""
@@ -149,6 +150,7 @@ def test_missing_or_old_java_is_one_line(tmp_path, job_dir, case, code):
     assert "Traceback" not in result.stderr and "Py4J" not in result.stderr
 
 
+@pytest.mark.once  # the Quick start's demo; its stages run on 3.5 in the other e2e tests
 def test_demo_command(spark, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["demo", "--people", "120"]) == 0

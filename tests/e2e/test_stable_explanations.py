@@ -26,7 +26,8 @@ from idres_spark.run.job import run_job
 from idres_spark.run_context import RunContext
 from idres_spark.state import store
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.once]  # whole runs; the rules' expressions run on
+# both lines in tests/spark/test_block_score.py
 DAY = dt.date(2025, 7, 1)
 ROWS = [
     {"id": "1", "email": "ann+news@gmail.com", "phone": "+14152345678", "uid": "U1"},
