@@ -193,7 +193,8 @@ def test_address_parts_are_mapped_and_normalized_with_the_default_country(spark)
     crm = spark.createDataFrame(
         [("1", "123 Main Street, Apt. 4", "St. Louis", "63101-2345", None),
          ("2", "5 High St", "London", "sw1a1aa", "United Kingdom"),
-         ("3", None, None, None, None)],
+         ("3", None, None, None, None),
+         ("4", " ", "n/a", " - ", None)],  # only junk: no address, so no default country
         "id string, addr string, town string, zip string, ctry string",
     )  # fmt: skip
     pos = spark.createDataFrame([("9", "123 MAIN ST #4", "63101")], "id string, a string, z string")
@@ -214,6 +215,7 @@ def test_address_parts_are_mapped_and_normalized_with_the_default_country(spark)
         "crm:1": ("123 main st apt 4", "st louis", "63101", "US", "123 main st apt 4 63101"),
         "crm:2": ("5 high st", "london", "SW1A 1AA", "GB", "5 high st SW1A 1AA"),
         "crm:3": (None, None, None, None, None),
+        "crm:4": (None, None, None, None, None),
         "pos:9": ("123 main st apt 4", None, "63101", "US", "123 main st apt 4 63101"),
     }
 

@@ -53,6 +53,8 @@ def normalize_records(
     junk = N.junk_set(settings.junk_values, settings.replace_builtin_junk)
     raw_in = {f: F.col(f"_in_{f}") for f in (C.USER_ID, C.DEVICE_ID, C.IP, *_CAPPED)}
     records = records.select("*", *[F.col(f).alias(f"_in_{f}") for f in raw_in])
+    if addresses:  # before the phone's UDF, which splits the stage: not in the phone's code
+        records = _with_address(records, junk, settings.address_country)
     custom = F.map_filter(
         F.transform_values(C.CUSTOM, lambda _k, v: N.clean_id(v, junk)),
         lambda _k, v: v.isNotNull(),
@@ -83,8 +85,6 @@ def normalize_records(
         .withColumn(C.LAST_NAME, _capped(N.clean_name(F.col(C.LAST_NAME), junk)))
         .withColumn(C.CUSTOM, custom)
     )
-    if addresses:
-        normalized = _with_address(normalized, junk, settings.address_country)
     if dropped is not None:
         reasons = _drop_reasons(raw_in, junk)
         normalized = normalized.observe(
@@ -103,21 +103,30 @@ def normalize_records(
 def _with_address(records: DataFrame, junk: list[str], default_country: str) -> DataFrame:
     """Street, city, postal code and country in one form each (:mod:`normalizers`). A record
     with some address but no country gets ``default_country``; the postal code is shaped by
-    the country. Sources that map no address part skip the work (all four are null)."""
-    street = _capped(N.clean_street(F.col(C.STREET), junk))
-    city = _capped(N.clean_city(F.col(C.CITY), junk))
-    given = N.clean_country(F.col(C.COUNTRY), junk)
+    the country. Sources that map no address part skip the work (all four are null).
+
+    Each value is a column before the next expression reads it (twice: cleaned, then capped;
+    the country, then the postal code shaped by it): Spark keeps a costly expression that is
+    read more than once in its own projection, so its code is generated once. Nested as one
+    expression, the country's code was copied into every branch of the postal code's, and
+    the stage's code outgrew what the JVM compiles (64 KB a method)."""
+    cleaned = records.withColumns(
+        {
+            C.STREET: N.clean_street(F.col(C.STREET), junk),
+            C.CITY: N.clean_city(F.col(C.CITY), junk),
+            C.POSTAL_CODE: N.postal_code_letters(F.col(C.POSTAL_CODE), junk),
+        }
+    )
     some_address = F.col(C.STREET).isNotNull() | F.col(C.CITY).isNotNull()
     some_address = some_address | F.col(C.POSTAL_CODE).isNotNull()
-    country = _capped(F.coalesce(given, F.when(some_address, F.lit(default_country))))
-    return (
-        records.withColumn(C.STREET, street)
-        .withColumn(C.CITY, city)
-        .withColumn(C.COUNTRY, country)
-        .withColumn(
-            C.POSTAL_CODE, _capped(N.clean_postal_code(F.col(C.POSTAL_CODE), country, junk))
-        )
+    given = N.clean_country(F.col(C.COUNTRY), junk)
+    with_country = cleaned.withColumn(
+        C.COUNTRY, F.coalesce(given, F.when(some_address, F.lit(default_country)))
+    ).withColumn(C.COUNTRY, _capped(F.col(C.COUNTRY)))
+    shaped = with_country.withColumn(
+        C.POSTAL_CODE, N.shape_postal_code(F.col(C.POSTAL_CODE), F.col(C.COUNTRY))
     )
+    return shaped.withColumns({c: _capped(F.col(c)) for c in (C.STREET, C.CITY, C.POSTAL_CODE)})
 
 
 def _capped(col: Column) -> Column:

@@ -208,8 +208,19 @@ def clean_postal_code(col: Column, country: Column, junk: list[str]) -> Column:
     lost its leading zeros, ``2110``, -> ``02110``); CA ``k1a0b1`` -> ``K1A 0B1``; GB
     ``sw1a1aa`` -> ``SW1A 1AA``; NL ``1234ab`` -> ``1234 AB``; elsewhere upper-case letters and
     digits only."""
+    return shape_postal_code(postal_code_letters(col, junk), country)
+
+
+def postal_code_letters(col: Column, junk: list[str]) -> Column:
+    """The upper-case letters and digits of a postal code; null when there are none."""
     code = F.regexp_replace(F.upper(null_if_junk(col, junk)), r"[^A-Z0-9]", "")
-    shaped = (
+    return F.when(code != "", code)
+
+
+def shape_postal_code(code: Column, country: Column) -> Column:
+    """:func:`postal_code_letters`' ``code`` in the shape of ``country`` (see
+    :func:`clean_postal_code`). Pass columns: both are read several times."""
+    return (
         F.when((country == "US") & code.rlike(r"^[0-9]{9}$|^[0-9]{5}$"), F.substring(code, 1, 5))
         .when((country == "US") & code.rlike(r"^[0-9]{3,4}$"), F.lpad(code, 5, "0"))
         .when(
@@ -228,7 +239,6 @@ def clean_postal_code(col: Column, country: Column, junk: list[str]) -> Column:
         )
         .otherwise(code)
     )
-    return F.when(code != "", shaped)
 
 
 def clean_ip(col: Column, junk: list[str]) -> Column:
