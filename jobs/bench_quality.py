@@ -2,7 +2,7 @@
 (``jobs/benchmark.py quality``; figures and commands in docs/benchmarks.md).
 
     python jobs/benchmark.py quality --dataset hard --records 100000 [--seed 7]
-        [--variants rules,probabilistic] [--keep DIR] [--json FILE]
+        [--variants rules,probabilistic] [--model-seeds 1,2,3] [--keep DIR] [--json FILE]
 
 1. Data into a work folder (``--keep DIR`` to reuse it: the data is generated again only
    when the data set, size, seed or generator code differ): ``hard`` from
@@ -14,7 +14,9 @@
    overwrite mode): ``rules`` is the config as it is, ``probabilistic`` the same with
    ``probabilistic: {enabled: true}``. A variant whose config does not validate (a section
    this version does not know yet) is reported and skipped; one whose run fails is reported
-   as failed (traceback on stderr) and the other variants still run.
+   as failed (traceback on stderr) and the other variants still run. ``--model-seeds``
+   replaces ``probabilistic`` by one run per ``probabilistic.seed`` (``probabilistic-seedN``)
+   and prints the range of the figures over them: the spread the random sample causes.
 3. Per variant: records, predicted / true / correct pairs, pairwise precision, recall and F1
    (:func:`idres_spark.run.evaluate.pairwise_scores`), the false-merge rate of household
    pairs and of lookalike-email pairs (:func:`false_merge_rates`), and the job's wall time.
@@ -120,8 +122,9 @@ def prepare(dataset: str, records: int, seed: int, folder: Path) -> Path:
     return copy
 
 
-def run_variant(spark, config_path: Path, variant: str, folder: Path) -> dict:
-    """Run the job with one variant's config; its figures, or ``{"skipped": reason}``."""
+def run_variant(spark, config_path: Path, variant: str, folder: Path, changes: dict) -> dict:
+    """Run the job with one variant's config (the config with ``changes``); its figures, or
+    ``{"skipped": reason}``."""
     import datetime as dt
 
     from pyspark.sql import functions as F
@@ -133,7 +136,7 @@ def run_variant(spark, config_path: Path, variant: str, folder: Path) -> dict:
     from idres_spark.state.store import table_path
 
     output = folder / f"output-{variant}"
-    overrides = {**VARIANTS[variant], "output": {"path": str(output.resolve())}}
+    overrides = {**changes, "output": {"path": str(output.resolve())}}
     try:
         config = load_config(config_path, overrides=overrides)
     except ConfigError as exc:
@@ -185,6 +188,19 @@ def print_variant(variant: str, figures: dict) -> None:
           f"{after} after; {os.cpu_count()} cores)")  # fmt: skip
 
 
+def print_spread(runs: dict[str, dict]) -> None:
+    """The range of precision, recall and household false merges over the seeded runs."""
+    done = [f for f in runs.values() if "precision" in f]
+    if len(done) < 2:
+        return
+    print(f"\nspread over {len(done)} model seeds")
+    for key in ("precision", "recall", "f1", "household_merged", "lookalike_merged"):
+        values = [f[key] for f in done]
+        low, high = min(values), max(values)
+        shown = f"{low:.4f} .. {high:.4f}" if isinstance(low, float) else f"{low} .. {high}"
+        print(f"  {key:<19}{shown}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="benchmark.py quality", description=__doc__.split("\n")[0]
@@ -194,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7, help="hard: the generator's seed")
     parser.add_argument("--variants", default="rules,probabilistic",
                         help=f"comma-separated, of {', '.join(VARIANTS)}")  # fmt: skip
+    parser.add_argument("--model-seeds", default="",
+                        help="comma-separated: run the probabilistic variant once per "
+                        "probabilistic.seed (its random sample) and print the spread")  # fmt: skip
     parser.add_argument("--keep", help="work in (and keep) this folder; reuses its data")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args(argv)
@@ -201,6 +220,18 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(variants) - set(VARIANTS))
     if unknown:
         parser.error(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
+    try:
+        seeds = [int(s) for s in args.model_seeds.split(",") if s.strip()]
+    except ValueError:
+        parser.error(f"--model-seeds takes integers, got {args.model_seeds!r}")
+    changes = dict(VARIANTS)
+    if seeds:  # one probabilistic variant per seed, instead of the default seed's
+        for seed in seeds:
+            changes[f"probabilistic-seed{seed}"] = {
+                "probabilistic": {"enabled": True, "seed": seed}
+            }
+        variants = [v for v in variants if v != "probabilistic"]
+        variants += [f"probabilistic-seed{seed}" for seed in seeds]
     folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="idres-quality-"))
     folder.mkdir(parents=True, exist_ok=True)
     config_path = prepare(args.dataset, args.records, args.seed, folder)
@@ -213,7 +244,9 @@ def main(argv: list[str] | None = None) -> int:
         for variant in variants:
             print(f"running variant {variant} ...", flush=True)
             try:
-                results[variant] = run_variant(spark, config_path, variant, folder)
+                results[variant] = run_variant(
+                    spark, config_path, variant, folder, changes[variant]
+                )
             except Exception as exc:  # the other variants still run; the traceback on stderr
                 traceback.print_exc()
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
@@ -224,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\ndataset {args.dataset}{f' ({size})' if size else ''}; work folder {folder}")
     for variant, figures in results.items():
         print_variant(variant, figures)
+    print_spread({v: f for v, f in results.items() if v.startswith("probabilistic-seed")})
     if args.json:
         report = {"dataset": args.dataset, "seed": args.seed, "work_folder": str(folder),
                   "records_asked": args.records if args.dataset == "hard" else None,

@@ -51,6 +51,14 @@ def test_random_pairs_are_seeded_and_cross_groups(spark):
     group = dict(rows)
     assert all(group[r.record_id_l] != group[r.record_id_r] for r in got)
     assert all(r.record_id_l < r.record_id_r for r in got)
+    # fewer records than the pairs asked for: each record takes part in several pairs
+    many = T.random_pairs(df, 400, 300, seed=5).collect()
+    assert len(many) == 400
+    assert len(set(many)) >= 390  # a pair met in two hash orders is rare
+    partners = {}
+    for r in many:
+        partners.setdefault(r.record_id_l, set()).add(r.record_id_r)
+    assert max(len(p) for p in partners.values()) >= 3
 
 
 def _model(comparisons, weights=None):

@@ -93,27 +93,36 @@ def shared_pairs_across_groups(records: DataFrame, keys: dict[str, Column]) -> d
 
 def random_pairs(records: DataFrame, wanted: int, total: int, seed: int) -> DataFrame:
     """About ``wanted`` pairs of records picked at random (seeded: the same pairs every time
-    for the same records), canonical, of different groups."""
-    rate = min(1.0, 2.2 * wanted / max(total, 1))
-    h = F.xxhash64(F.lit(seed), F.col(C.RECORD_ID))
-    picked = records.select(C.RECORD_ID, GROUP_KEY, h.alias("_h")).where(
+    for the same records), canonical, of different groups.
+
+    The records are put in ``orders`` seeded hash orders, enough that every record can take
+    part in ``wanted`` pairs even when the records are few, and each order pairs neighbours
+    (ranks 0-1, 2-3, ...) within hash buckets of about 20,000 records, so no window holds
+    every record. A record meets a different partner in each order.
+    """
+    orders = max(1, math.ceil(2.2 * wanted / max(total, 1)))
+    rate = min(1.0, 2.2 * wanted / (max(total, 1) * orders))
+    copies = records.select(C.RECORD_ID, GROUP_KEY).withColumn(
+        "_order", F.explode(F.sequence(F.lit(0), F.lit(orders - 1)))
+    )
+    h = F.xxhash64(F.lit(seed), F.col("_order"), F.col(C.RECORD_ID))
+    picked = copies.withColumn("_h", h).where(
         F.pmod(F.col("_h"), F.lit(1_000_000)) < F.lit(int(math.ceil(rate * 1_000_000)))
     )
-    ranked = picked.withColumn(
-        "_rank", F.row_number().over(Window.orderBy("_h", C.RECORD_ID)) - 1
-    )  # a window over the sample alone (about 2 x wanted rows)
-    left = ranked.where(F.col("_rank") % 2 == 0).select(
-        (F.col("_rank") / 2).cast("long").alias("_pair"), F.col(C.RECORD_ID).alias("_a"),
-        F.col(GROUP_KEY).alias("_ga"),
-    )  # fmt: skip
-    right = ranked.where(F.col("_rank") % 2 == 1).select(
-        ((F.col("_rank") - 1) / 2).cast("long").alias("_pair"), F.col(C.RECORD_ID).alias("_b"),
-        F.col(GROUP_KEY).alias("_gb"),
-    )  # fmt: skip
+    buckets = max(1, min(256, int(total * orders * rate) // 20_000))
+    bucket = F.pmod(F.xxhash64(F.lit(seed + 1), F.col("_h")), F.lit(buckets))
+    in_order = Window.partitionBy("_order", "_bucket").orderBy("_h", C.RECORD_ID)
+    paired = (
+        picked.withColumn("_bucket", bucket)
+        .withColumn("_rank", F.row_number().over(in_order))
+        .withColumn("_b", F.lead(C.RECORD_ID).over(in_order))
+        .withColumn("_gb", F.lead(GROUP_KEY).over(in_order))
+    )
     return (
-        left.join(right, "_pair")
-        .where(F.col("_ga") != F.col("_gb"))
-        .select(F.least("_a", "_b").alias(C.ID_L), F.greatest("_a", "_b").alias(C.ID_R))
+        paired.where((F.col("_rank") % 2 == 1) & (F.col(GROUP_KEY) != F.col("_gb")))
+        .select(
+            F.least(C.RECORD_ID, "_b").alias(C.ID_L), F.greatest(C.RECORD_ID, "_b").alias(C.ID_R)
+        )
         .limit(wanted)
     )
 
