@@ -77,7 +77,8 @@ PAIR_SCHEMA = (
     "phone_l string, phone_r string, last_name_l string, last_name_r string, "
     "first_name_l string, first_name_r string, user_id_l string, user_id_r string, "
     "street_l string, street_r string, city_l string, city_r string, "
-    "postal_code_l string, postal_code_r string"
+    "postal_code_l string, postal_code_r string, device_id_l string, device_id_r string, "
+    "ip_l string, ip_r string"
 )
 
 
@@ -156,6 +157,38 @@ def _merged(spark, groups, scored_rows, settings=None, limits=None, emails=None,
     placed = {r.record_id: r[GROUP_KEY] for r in outcome.groups.collect()}
     decisions = {(r.record_id_l, r.record_id_r): r.decision for r in outcome.links.collect()}
     return placed, decisions, outcome
+
+
+def test_an_ip_is_no_evidence_where_the_device_already_agrees(spark):
+    """One device is on one network: its IP would count the same evidence twice."""
+    hour, day = "2026-11-01 10:00:00", "2026-11-01 11:00:00"
+    late = "2026-12-25 10:00:00"  # outside the 30-day window
+    device, ip = K._windowed("device_id", 30 * 86400), K._windowed("ip", 30 * 86400, "device_id")
+    pairs = _pairs(spark, [
+        {"record_id_l": "same-device", "device_id_l": "d1", "device_id_r": "d1", "ip_l": "1.1.1.1",
+         "ip_r": "1.1.1.1"},
+        {"record_id_l": "other-device", "device_id_l": "d1", "device_id_r": "d2",
+         "ip_l": "1.1.1.1", "ip_r": "1.1.1.1"},
+        {"record_id_l": "no-device", "ip_l": "1.1.1.1", "ip_r": "1.1.1.1"},
+        {"record_id_l": "device-long-ago", "device_id_l": "d1", "device_id_r": "d1",
+         "ip_l": "1.1.1.1", "ip_r": "1.1.1.1"},
+        {"record_id_l": "other-ip", "ip_l": "1.1.1.1", "ip_r": "2.2.2.2"},
+    ])  # fmt: skip
+    pairs = pairs.withColumn("event_ts_l", F.to_timestamp(F.lit(hour))).withColumn(
+        "event_ts_r",
+        F.to_timestamp(F.when(F.col("record_id_l") == "device-long-ago", late).otherwise(day)),
+    )
+    got = {
+        r.record_id_l: (r.device_id_level, r.ip_level)
+        for r in K.with_levels(pairs, [device, ip]).collect()
+    }
+    assert got == {
+        "same-device": (1, K.NO_VALUE),
+        "other-device": (0, 1),
+        "no-device": (K.NO_VALUE, 1),
+        "device-long-ago": (K.NO_VALUE, K.NO_VALUE),  # equal, but too far apart for either
+        "other-ip": (K.NO_VALUE, 0),
+    }
 
 
 def test_groups_join_only_by_mutual_best_links_no_chaining(spark):

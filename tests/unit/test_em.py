@@ -64,3 +64,47 @@ def test_combine_takes_the_median_per_level_and_falls_back():
     got = em.combine([[a, None], [b, None], [c, None]], fallback)
     np.testing.assert_allclose(got[0], [0.2, 0.8])
     np.testing.assert_allclose(got[1], [0.3, 0.7])
+
+
+def test_sampled_u_smooths_every_level_by_half_a_pair():
+    """u per level from random-pair patterns: half a pair added to each level, so a level the
+    sample never met weighs a third of one it met once; pairs without a value do not count."""
+    from idres_spark.probabilistic import comparisons as CMP
+    from idres_spark.probabilistic.comparisons import NO_VALUE
+    from idres_spark.probabilistic.train import sampled_u
+
+    user = CMP.user_id()  # two levels: else, equal
+    levels = np.array([[0], [1], [NO_VALUE]])
+    counts = np.array([99.0, 1.0, 100.0])
+    (u,), (share,) = sampled_u(levels, counts, [user])
+    assert u == pytest.approx([99.5 / 101, 1.5 / 101])
+    assert share == pytest.approx(0.5)
+    (never,), _ = sampled_u(np.array([[0]]), np.array([100.0]), [user])
+    assert u[1] / never[1] == pytest.approx(3)  # 1.5 / 0.5 of the same 101
+
+
+def test_exact_levels_take_their_counted_u_and_the_rest_share_what_is_left():
+    from idres_spark.probabilistic.train import with_exact_levels
+
+    sampled = np.array([0.5, 0.3, 0.2, 0.0, 0.0])
+    # the top level's key is shared by 1e-4 of the pairs, the next level's (which a top-level
+    # pair also shares) by 1e-3
+    u = with_exact_levels(sampled, {4: 1e-4, 3: 1e-3})
+    assert u[4] == pytest.approx(1e-4)
+    assert u[3] == pytest.approx(9e-4)
+    assert u[:3] == pytest.approx(np.array([0.5, 0.3, 0.2]) * (1 - 1e-3))
+    assert u.sum() == pytest.approx(1.0)
+
+
+def test_exact_levels_must_sit_just_below_an_exact_top():
+    from idres_spark.probabilistic.comparisons import Comparison
+
+    def key(suffix):  # a Column in the job; its name here (no session needed)
+        return "x" + suffix
+
+    ok = Comparison("c", ("else", "near", "same"), ("x",), lambda: None, key,
+                    exact_below=((1, key),))  # fmt: skip
+    assert ok.exact_keys("_l") == {1: "x_l", 2: "x_l"}
+    with pytest.raises(ValueError, match="just below an exact top"):
+        Comparison("c", ("else", "a", "b", "same"), ("x",), lambda: None, key,
+                   exact_below=((1, key),))  # fmt: skip

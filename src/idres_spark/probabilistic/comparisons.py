@@ -35,10 +35,31 @@ class Comparison:
     exact_key: Callable[[str], Column] | None = None  # the top level: this key is equal
     tf_field: str | None = None  # the field whose frequency adjusts the top level
     prepare: dict[str, Callable[[], Column]] = field(default_factory=dict)
+    # the levels just below the top, each reached by an equality: (level, key) where an equal
+    # key means this level or a higher one (and a higher one means an equal key), so their u
+    # is counted from values too
+    exact_below: tuple[tuple[int, Callable[[str], Column]], ...] = ()
+
+    def __post_init__(self) -> None:
+        levels = [level for level, _ in self.exact_below]
+        if self.exact_below and (
+            self.exact_key is None
+            or levels != list(range(self.top - 1, self.top - 1 - len(levels), -1))
+        ):
+            raise ValueError(
+                f"{self.name}: exact_below must name the levels just below an exact top"
+            )
 
     @property
     def top(self) -> int:
         return len(self.labels) - 1
+
+    def exact_keys(self, suffix: str = "") -> dict[int, Column]:
+        """Level -> the key whose equality means that level or a higher one."""
+        keys = {level: key(suffix) for level, key in self.exact_below}
+        if self.exact_key is not None:
+            keys[self.top] = self.exact_key(suffix)
+        return keys
 
 
 def _side(name: str, suffix: str) -> Column:
@@ -123,6 +144,7 @@ def email() -> Comparison:
         exact_key=lambda s: F.col(C.EMAIL + s),
         tf_field=C.EMAIL,
         prepare={"_sim_email_local": _similarity(local_l, local_r)},
+        exact_below=((5, lambda s: F.col(C.EMAIL_CANONICAL + s)),),
     )
 
 
@@ -169,6 +191,7 @@ def phone_last_name() -> Comparison:
             F.concat_ws(X.KEY_SEPARATOR, F.col(C.PHONE + s), F.col(C.LAST_NAME + s)),
         ),
         prepare={"_sim_last_name": _similarity(_l(C.LAST_NAME), _r(C.LAST_NAME))},
+        exact_below=((6, lambda s: F.col(C.PHONE + s)),),
     )  # fmt: skip
 
 
@@ -214,19 +237,29 @@ def user_id() -> Comparison:
     )  # fmt: skip
 
 
-def _windowed(name: str, window_seconds: int) -> Comparison:
+def _windowed(name: str, window_seconds: int, unless: str | None = None) -> Comparison:
     """Equal only counts within the time window; equal values further apart are no evidence
-    (a kiosk or a reassigned IP), so they have no level."""
+    (a kiosk or a reassigned IP), so they have no level. With ``unless`` (the IP, unless the
+    device): a pair whose ``unless`` field already agrees within the window has no level here
+    either. One device is on one network, so its IP says nothing more; counted twice, a shared
+    device merged two people with one first name (the hard data, docs/benchmarks.md)."""
 
-    def level() -> Column:
+    def same_within_window(field: str) -> Column:
         apart = F.abs(
             F.col(C.EVENT_TS + C.LEFT).cast("long") - F.col(C.EVENT_TS + C.RIGHT).cast("long")
         )
         close = F.coalesce(apart <= window_seconds, F.lit(False))
-        equal = _l(name) == _r(name)
-        return F.when(~_both(name) | (equal & ~close), F.lit(NO_VALUE)).when(equal, 1).otherwise(0)
+        return F.coalesce(_l(field) == _r(field), F.lit(False)) & close
 
-    return Comparison(name, ("different", "same_within_window"), (name, C.EVENT_TS), level)
+    def level() -> Column:
+        equal = _l(name) == _r(name)
+        no_level = ~_both(name) | (equal & ~same_within_window(name))
+        if unless is not None:
+            no_level = no_level | same_within_window(unless)
+        return F.when(no_level, F.lit(NO_VALUE)).when(equal, 1).otherwise(0)
+
+    fields = (name, C.EVENT_TS) if unless is None else (name, unless, C.EVENT_TS)
+    return Comparison(name, ("different", "same_within_window"), fields, level)
 
 
 def address() -> Comparison:
@@ -299,7 +332,7 @@ def build(settings: ProbabilisticConfig, mapped: set[str], window_seconds: int) 
         "first_name": first_name,
         "user_id": user_id,
         "device_id": lambda: _windowed(C.DEVICE_ID, window_seconds),
-        "ip": lambda: _windowed(C.IP, window_seconds),
+        "ip": lambda: _windowed(C.IP, window_seconds, unless=C.DEVICE_ID),
         "address": address,
     }
     if settings.comparisons is None:

@@ -163,17 +163,27 @@ def sampled_u(
         col = levels[:, index] if len(levels) else np.zeros(0, dtype=np.int64)
         seen = col != NO_VALUE
         tally = np.bincount(col[seen], weights=counts[seen], minlength=comparison.top + 1)
-        size = len(tally)
-        us.append((tally + 0.5 / size) / (tally.sum() + 0.5))
+        # half a pair per level: a level the sample never met weighs a third of one it met
+        # once (spread over the levels, the half pair made that a sixteenth, and one true
+        # match in the sample moved a rare level's weight by 4 bits)
+        us.append((tally + 0.5) / (tally.sum() + 0.5 * len(tally)))
         shares.append(float(counts[seen].sum() / total) if total else 0.0)
     return us, shares
 
 
-def with_exact_top(u: np.ndarray, exact: float) -> np.ndarray:
-    """``u`` with the top level set to ``exact`` and the others scaled to share the rest."""
-    exact = min(max(exact, U_FLOOR), 0.5)
-    rest = u[:-1] * (1 - exact) / max(u[:-1].sum(), U_FLOOR)
-    return np.maximum(np.append(rest, exact), U_FLOOR)
+def with_exact_levels(u: np.ndarray, at_or_above: dict[int, float]) -> np.ndarray:
+    """``u`` with the top levels of ``at_or_above`` (level -> the exact u of that level or a
+    higher one, counted from values) set from those counts, and the levels below them scaled
+    to share the rest in their sampled proportions."""
+    out = np.array(u, dtype=np.float64)
+    above = 0.0  # the exact u of the levels above the current one
+    for level in sorted(at_or_above, reverse=True):
+        cumulative = min(max(at_or_above[level], above + U_FLOOR), 0.5)
+        out[level] = cumulative - above
+        above = cumulative
+    lowest = min(at_or_above)
+    out[:lowest] = out[:lowest] * (1 - above) / max(out[:lowest].sum(), U_FLOOR)
+    return np.maximum(out, U_FLOOR)
 
 
 def m_start(comparison: Comparison) -> np.ndarray:
@@ -229,12 +239,18 @@ def train(
     )
     levels, counts = patterns.get(-1, _no_patterns(comparisons))
     us, shares = sampled_u(levels, counts, comparisons)
-    exact_keys = {c.name: c.exact_key("") for c in comparisons if c.exact_key is not None}
+    exact_keys = {
+        f"{c.name}@{level}": key for c in comparisons for level, key in c.exact_keys().items()
+    }
     shared = shared_pairs_across_groups(records.select(*columns), exact_keys)
     u_final, exact_flags = [], []
     for comparison, u, share in zip(comparisons, us, shares, strict=True):
-        if comparison.name in shared and share > 0:
-            u = with_exact_top(u, shared[comparison.name] / (non_matching * share))
+        if comparison.exact_key is not None and share > 0:
+            counted = {
+                level: shared[f"{comparison.name}@{level}"] / (non_matching * share)
+                for level in comparison.exact_keys()
+            }
+            u = with_exact_levels(u, counted)
             exact_flags.append(True)
         else:
             u = np.maximum(u, U_FLOOR)
