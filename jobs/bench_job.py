@@ -3,7 +3,8 @@
 1. Generate about N records with the demo generator (four sources in four formats, typos,
    +tag aliases, households sharing phones, junk identifiers) and the packaged demo config.
    Not timed.
-2. Run ``idres-spark run`` on them in a fresh process in local mode, exactly as a user would,
+2. Run ``idres-spark run`` on them in a fresh process in local mode (or on ``--master``, e.g.
+   ``local-cluster[2,1,4096]``: executors in their own JVMs), exactly as a user would,
    sampling the resident memory of every process of the job (the Python driver, the JVM and
    the Python workers) every 0.1 s.
 3. Print the stage timings (from the run's metrics.json), the whole-process wall time, the
@@ -132,6 +133,7 @@ def score(folder: Path) -> tuple[dict[str, float], str]:
         spark.stop()
 
 
+EXECUTOR_MEMORY = "3g"  # with --master local-cluster[N,1,4096]: what a worker's 4 GiB holds
 EVENT_LOG_SETTINGS = (
     "--conf spark.eventLog.enabled=true --conf spark.eventLog.compress=false "
     "--conf spark.eventLog.dir={} pyspark-shell"
@@ -231,6 +233,7 @@ def main(
     keep: str | None = None,
     fmt: str = "parquet",
     probabilistic: bool = False,
+    master: str | None = None,
 ) -> int:
     folder = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="idres-bench-job-"))
     if keep and (folder / "output").exists():
@@ -247,6 +250,12 @@ def main(
         # the event log gives the Spark jobs and shuffle bytes per stage (a few MB of JSON)
         "PYSPARK_SUBMIT_ARGS": EVENT_LOG_SETTINGS.format(event_log.as_uri()),
     }
+    if master:  # e.g. local-cluster[2,1,4096]: executors in their own JVMs, as on a cluster
+        env["SPARK_MASTER"] = master  # the job takes the session spark-submit would give it
+        env["PYSPARK_SUBMIT_ARGS"] = (
+            f"--master {master} --conf spark.executor.memory={EXECUTOR_MEMORY} "
+            + env["PYSPARK_SUBMIT_ARGS"]
+        )
     if fmt != "parquet":
         use_format(config, fmt, env)
     if probabilistic:

@@ -1,10 +1,11 @@
 """Benchmarks of idres-spark (figures and commands are recorded in docs/benchmarks.md).
 
-    python jobs/benchmark.py --records 1000000 [--format delta] [--probabilistic]
+    python jobs/benchmark.py --records 1000000 [--format delta] [--probabilistic] [--master M]
         the whole job on generated customer data in local mode: stage timings, process wall
         time, peak memory of all its processes, precision/recall/F1 (jobs/bench_job.py); with
         --format delta the tables are also published as Delta tables; with --probabilistic
-        the config's probabilistic matching is on
+        the config's probabilistic matching is on; with --master local-cluster[2,1,4096] the
+        executors run in their own JVMs
 
     python jobs/benchmark.py scoring --pairs 2000000
         fuzzy scoring throughput: the scoring UDF (Arrow UDF on PySpark 4.1+, else pandas UDF)
@@ -119,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", help="with --records: generate into (and keep) this folder")
     parser.add_argument("--probabilistic", action="store_true",
                         help="with --records: turn on probabilistic matching")  # fmt: skip
+    parser.add_argument("--master", help="with --records: a Spark master instead of local mode, "
+                        "e.g. 'local-cluster[2,1,4096]' (separate executor JVMs)")  # fmt: skip
     parser.add_argument(
         "--format", default="parquet", choices=["parquet", "delta"],
         help="with --records: output.format (delta: the Delta JARs of .jars/spark-X.Y, which "
@@ -140,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         import bench_job  # next to this file
 
         return bench_job.main(
-            known.records, known.seed, known.keep, known.format, known.probabilistic
+            known.records, known.seed, known.keep, known.format, known.probabilistic, known.master
         )
     if known.what == "incremental":
         import bench_incremental  # next to this file

@@ -2,11 +2,12 @@
 
 - **Prior.** The pairs inside the groups the rules formed, over all pairs, divided by
   ``rules_recall`` (the rules find only part of the duplicates).
-- **u, exactly, for top levels that are an equality** (email, phone with last name, first
-  name, external id, street with postal code): the pairs that share a value and are not in one
-  group (value counts per group, never pairs), over the non-matching pairs where the
-  comparison has a value. The other levels' u come from seeded random pairs of different
-  groups and share what the exact level leaves.
+- **u, exactly, for levels that are an equality**: the top levels (email, phone with last
+  name, first name, external id, street with postal code) and the levels just below a top
+  that an equality reaches (``Comparison.exact_below``: email alias, phone): the pairs that
+  share a value and are not in one group (value counts per group, never pairs), over the
+  non-matching pairs where the comparison has a value. The other levels' u come from seeded
+  random pairs of different groups and share what the exact levels leave.
 - **m by EM**, one session per blocking rule: the session's pairs (its blocks, within groups
   too) reduced to comparison-pattern counts on the driver; the comparisons that read a field
   the session blocks on are left out of it. Each level's m is the median over the sessions
@@ -163,9 +164,9 @@ def sampled_u(
         col = levels[:, index] if len(levels) else np.zeros(0, dtype=np.int64)
         seen = col != NO_VALUE
         tally = np.bincount(col[seen], weights=counts[seen], minlength=comparison.top + 1)
-        # half a pair per level: a level the sample never met weighs a third of one it met
-        # once (spread over the levels, the half pair made that a sixteenth, and one true
-        # match in the sample moved a rare level's weight by 4 bits)
+        # half a pair per level: a level the sample never met gets a third of the u of one it
+        # met once (spread over the levels, the half pair made that a seventeenth, and one
+        # true match in the sample moved a rare level's weight by 4 bits)
         us.append((tally + 0.5) / (tally.sum() + 0.5 * len(tally)))
         shares.append(float(counts[seen].sum() / total) if total else 0.0)
     return us, shares
