@@ -33,28 +33,47 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def _children(pid: int) -> list[int]:
+    """The child processes of ``pid``, whichever of its threads started them (a JVM starts the
+    Python workers and, on ``local-cluster``, the executor JVMs from threads other than its
+    main one; /proc lists a child under the thread that forked it)."""
+    children = []
     try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+        threads = list(Path(f"/proc/{pid}/task").iterdir())
     except OSError:
         return []
-    return [int(p) for p in text.split()]
+    for thread in threads:
+        try:
+            children += [int(p) for p in (thread / "children").read_text().split()]
+        except OSError:
+            continue
+    return children
 
 
-def _tree_rss(root: int) -> int:
-    """Resident bytes of ``root`` and all its descendants (Linux /proc)."""
-    total, todo = 0, [root]
+def _tree(root: int) -> list[int]:
+    """``root`` and all its descendants (Linux /proc)."""
+    found, todo = [], [root]
     while todo:
         pid = todo.pop()
+        found.append(pid)
+        todo.extend(_children(pid))
+    return found
+
+
+def _rss(pids: list[int]) -> int:
+    """Resident bytes of ``pids`` together (those still running)."""
+    total = 0
+    for pid in pids:
         try:
             total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
         except (OSError, IndexError, ValueError):
             continue
-        todo.extend(_children(pid))
     return total
 
 
 class PeakMemory:
-    """Samples the summed RSS of a process tree in a thread until stopped."""
+    """Samples the summed RSS of a process tree in a thread until stopped: the resident sizes
+    every ``interval``, the tree itself every ten samples (walking every thread of every JVM
+    is the costly part)."""
 
     def __init__(self, pid: int, interval: float = 0.1) -> None:
         self.pid, self.interval, self.peak = pid, interval, 0
@@ -62,8 +81,12 @@ class PeakMemory:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
+        sample, pids = 0, [self.pid]
         while not self._stop.is_set():
-            self.peak = max(self.peak, _tree_rss(self.pid))
+            if sample % 10 == 0:
+                pids = _tree(self.pid)
+            self.peak = max(self.peak, _rss(pids))
+            sample += 1
             self._stop.wait(self.interval)
 
     def __enter__(self) -> PeakMemory:
