@@ -54,6 +54,12 @@ class Comparison:
     def top(self) -> int:
         return len(self.labels) - 1
 
+    @property
+    def exact_levels(self) -> tuple[int, ...]:
+        """The levels whose u is counted from values (see :meth:`exact_keys`)."""
+        below = tuple(level for level, _ in self.exact_below)
+        return (self.top, *below) if self.exact_key is not None else below
+
     def exact_keys(self, suffix: str = "") -> dict[int, Column]:
         """Level -> the key whose equality means that level or a higher one."""
         keys = {level: key(suffix) for level, key in self.exact_below}

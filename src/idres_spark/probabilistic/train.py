@@ -246,10 +246,10 @@ def train(
     shared = shared_pairs_across_groups(records.select(*columns), exact_keys)
     u_final, exact_flags = [], []
     for comparison, u, share in zip(comparisons, us, shares, strict=True):
-        if comparison.exact_key is not None and share > 0:
+        if comparison.exact_levels and share > 0:
             counted = {
                 level: shared[f"{comparison.name}@{level}"] / (non_matching * share)
-                for level in comparison.exact_keys()
+                for level in comparison.exact_levels
             }
             u = with_exact_levels(u, counted)
             exact_flags.append(True)
