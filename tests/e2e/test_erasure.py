@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import functions as F
-from test_incremental import PHONE_AND_NAME, ids_of, write_batch
+from test_incremental import PHONE_AND_NAME, assert_schemas_recorded, ids_of, write_batch
 
 from idres_spark.config import parse_config
 from idres_spark.profiles.merge_log import read_merge_log
@@ -140,6 +140,8 @@ def test_erasure_over_four_nights(spark, tmp_path, monkeypatch, caplog, capsys):
         "e3": ("applied", 1, 0, 1), "e4": ("applied", 0, 0, 0),
     }  # fmt: skip
     assert metrics["erasure"] == {"applied": 4}
+    erasure = {"suppression", "erased_profiles", "diagnostics/erasure_audit"}
+    assert_schemas_recorded(spark, current_folder(spark, out), erasure)
     log = read_merge_log(spark, store.table_path(spark, str(out), "merge_log"))
     split = log.where(F.col("reason").startswith("split:")).collect()
     assert {(r.source_profile_id, r.destination_profile_id, r.reason) for r in split} == {

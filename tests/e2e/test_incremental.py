@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +15,7 @@ from idres_spark.config import parse_config
 from idres_spark.run import demo_data
 from idres_spark.run.job import export_merge_log, run_job
 from idres_spark.state import store
+from idres_spark.state.storage import SCHEMAS_FILE, table_reader
 
 pytestmark = [pytest.mark.e2e, pytest.mark.once]
 DAY = dt.date(2025, 7, 1)
@@ -66,6 +68,17 @@ def ids_of(spark, out: Path) -> dict[str, str]:
     return {r.record_id: r.profile_id for r in rows}
 
 
+def assert_schemas_recorded(spark, folder: Path, tables: set[str]) -> None:
+    """The run folder's schema file names ``tables`` (and no partitioned one), and each of
+    its tables reads back with the schema it records as with the one Spark infers from the
+    files (later runs and the metrics read them so, without inference jobs)."""
+    recorded = json.loads((folder / SCHEMAS_FILE).read_text())
+    assert tables <= set(recorded) and "merge_log" not in recorded
+    read = table_reader(spark, str(folder))
+    for name in recorded:
+        assert read(name).schema == spark.read.parquet(str(folder / name)).schema, name
+
+
 def test_three_batches_equal_one_full_run_and_ids_are_stable(spark, tmp_path):
     frames = demo_data.generate(120, seed=5)["web"].rename(columns={
         "id": "id", "phone_number": "phone", "customer_id": "uid", "fname": "first",
@@ -89,6 +102,8 @@ def test_three_batches_equal_one_full_run_and_ids_are_stable(spark, tmp_path):
                 before, after = (_data_files(inc / r.run_dir / table) for r in
                                  (earlier, store.current_run(spark, str(inc))))  # fmt: skip
                 assert before and before < after, table
+        folder = inc / store.current_run(spark, str(inc)).run_dir
+        assert_schemas_recorded(spark, folder, {"records", "record_map", "profiles"})
         ids = ids_of(spark, inc)
         survivors = set(ids.values())
         for record, earlier in seen.items():  # an earlier id lives on unless it was merged away

@@ -19,7 +19,7 @@ from idres_spark.probabilistic import pairs as P
 from idres_spark.probabilistic.model import Model, settings_fingerprint
 from idres_spark.probabilistic.settings import DEFAULT_BLOCKING, BlockKey
 from idres_spark.probabilistic.train import TF_VALUE, train
-from idres_spark.state.storage import FileSystem
+from idres_spark.state.storage import FileSystem, table_reader
 
 log = logging.getLogger(__name__)
 MODEL_FILE = "model/probabilistic.json"  # in the run folder, beside the tables
@@ -76,10 +76,11 @@ def load(spark: SparkSession, folder: str | None) -> SavedModel | None:
     if model is None:
         return None
     tables = {}
+    read = table_reader(spark, folder)
     for comparison in model.comparisons:
-        table = f"{folder}/{TF_TABLE.format(comparison.name)}"
-        if comparison.tf_field is not None and fs.exists(table):
-            tables[comparison.name] = spark.read.parquet(table)
+        table = TF_TABLE.format(comparison.name)
+        if comparison.tf_field is not None and fs.exists(f"{folder}/{table}"):
+            tables[comparison.name] = read(table)
     return SavedModel(model, tables)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from idres_spark import columns as C
 from idres_spark.config import Config
@@ -33,7 +34,7 @@ from idres_spark.run import failures, write
 from idres_spark.run.summary import format_summary
 from idres_spark.run_context import RunContext
 from idres_spark.state import store
-from idres_spark.state.storage import FileSystem
+from idres_spark.state.storage import FileSystem, save_schemas
 from idres_spark.timing import StageTimer
 
 log = logging.getLogger("idres_spark")
@@ -107,13 +108,14 @@ def _run(
     if not preview:
         store.claim(spark, folder, run.run_id, private)
     published = False
+    written: dict[str, T.StructType] = {}  # the run folder's tables: the schema each has
     try:
         result = resolve(
             frames, config, run, previous=previous, event_rows=event_rows,
             golden_overrides=golden_overrides,
             materialize=parquet_checkpoint(f"{work}/stages"),
             # the records table is the pipeline's records checkpoint: written once, in place
-            store_records=None if preview else _store_at(f"{folder}/records"),
+            store_records=None if preview else _store_at(f"{folder}/records", written),
             graph_checkpoint=parquet_checkpoint(f"{work}/graph"), timer=timer,
             small_run_checkpoint=local_checkpoint if _local_mode(spark) else None,
             steward_overrides=steward_overrides,
@@ -129,7 +131,9 @@ def _run(
             with timer.stage("write"):
                 metrics = _write_preview(spark, result, root, run, private)
         else:
-            metrics = _write_and_publish(spark, result, config, root, run_dir, run, timer, started)
+            metrics = _write_and_publish(
+                spark, result, config, root, run_dir, run, timer, started, written
+            )
             published = True
     except BaseException:  # Ctrl-C too: the folder of an interrupted run goes
         if not preview and not published:
@@ -170,10 +174,14 @@ def _write_and_publish(
     run: RunContext,
     timer: StageTimer,
     started: float,
+    written: dict[str, T.StructType],
 ) -> dict[str, Any]:
     folder = f"{root}/{run_dir}"
     with timer.stage("write"):
-        write.write_tables(spark, result.tables(), folder, clear=False, appended=result.appended)
+        tables = result.tables()
+        write.write_tables(spark, tables, folder, clear=False, appended=result.appended)
+        written.update(write.schemas(tables))
+        save_schemas(spark, folder, written)  # later runs and the metrics read without inferring
         if result.probabilistic is not None:  # the model this run used, beside its tables
             FileSystem(spark, folder).write_text(
                 f"{folder}/{probabilistic.MODEL_FILE}", result.probabilistic.model.to_json()
@@ -363,9 +371,10 @@ def stage_labeller(spark: SparkSession, run_id: str):
     return label
 
 
-def _store_at(path: str):
+def _store_at(path: str, written: dict[str, T.StructType]):
     """A ``store_records`` for :func:`resolve`: write the frame as the table at ``path`` (or
-    append it to a file copy of the earlier table ``carried_from``) and read it back."""
+    append it to a file copy of the earlier table ``carried_from``) and read it back; its
+    schema goes into ``written`` under the table's name."""
 
     def store(df: DataFrame, carried_from: str | None = None) -> DataFrame:
         mode = write.carry_files(df.sparkSession, carried_from, path)
@@ -373,7 +382,8 @@ def _store_at(path: str):
         # so the writer built dictionaries only to drop them (about 9% of the stage's time
         # at 1M records, docs/benchmarks.md); files come out a few percent larger
         df.write.mode(mode).option("parquet.enable.dictionary", "false").parquet(path)
-        return df.sparkSession.read.parquet(path)
+        written[path.rsplit("/", 1)[1]] = df.schema
+        return df.sparkSession.read.schema(df.schema).parquet(path)  # no inference job
 
     return store
 

@@ -18,13 +18,14 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from idres_spark import columns as C
 from idres_spark.masking import mask_record_id
 from idres_spark.profiles.merge_log import read_merge_log
 from idres_spark.run.report import render_report
 from idres_spark.run_context import RunContext
-from idres_spark.state.storage import FileSystem
+from idres_spark.state.storage import FileSystem, table_reader
 
 log = logging.getLogger(__name__)
 PARTITIONS = {"merge_log": ["merge_date"], "merges": ["merge_date"]}
@@ -76,6 +77,12 @@ def write_tables(
         future.result()
 
 
+def schemas(tables: dict[str, DataFrame]) -> dict[str, T.StructType]:
+    """The schema each of ``tables`` is read back with: a partitioned table (the merge log,
+    read with its own schema) has its partition columns last, so it is left out."""
+    return {name: frame.schema for name, frame in tables.items() if name not in PARTITIONS}
+
+
 def _job_description(spark: SparkSession) -> str | None:
     try:
         return spark.sparkContext.getLocalProperty(DESCRIPTION)
@@ -106,15 +113,16 @@ def run_metrics(spark: SparkSession, root: str, run: RunContext) -> dict[str, An
     union, so Spark runs their small stages side by side and the driver waits once (it was a
     dozen actions one after the other, 1.4-1.9 s whatever the run's size).
     """
-    record_map = spark.read.parquet(f"{root}/record_map")
-    records = spark.read.parquet(f"{root}/records")
-    profiles = spark.read.parquet(f"{root}/profiles")
+    read = table_reader(spark, root)  # with the schemas the tables were written with
+    record_map = read("record_map")
+    records = read("records")
+    profiles = read("profiles")
     merge_log = read_merge_log(spark, f"{root}/merge_log").where(F.col(C.RUN_ID) == run.run_id)
-    quarantine = spark.read.parquet(f"{root}/diagnostics/quarantine")
-    hubs = spark.read.parquet(f"{root}/diagnostics/hubs")
-    pruned = spark.read.parquet(f"{root}/diagnostics/pruned_groups")
-    no_merge = spark.read.parquet(f"{root}/diagnostics/transformation_no_merge")
-    provenance = spark.read.parquet(f"{root}/profile_field_provenance")
+    quarantine = read("diagnostics/quarantine")
+    hubs = read("diagnostics/hubs")
+    pruned = read("diagnostics/pruned_groups")
+    no_merge = read("diagnostics/transformation_no_merge")
+    provenance = read("profile_field_provenance")
     grouped = {
         "golden": (provenance, F.concat_ws("/", "field", "policy")),
         "by_source": (record_map, F.col(C.SOURCE)),
@@ -128,11 +136,10 @@ def run_metrics(spark: SparkSession, root: str, run: RunContext) -> dict[str, An
     }
     steward_status = f"{root}/diagnostics/golden_override_status"
     if FileSystem(spark, root).exists(steward_status):
-        grouped["steward"] = (spark.read.parquet(steward_status), F.col("status"))
+        grouped["steward"] = (read("diagnostics/golden_override_status"), F.col("status"))
     for name, table in (("overrides", "override_status"), ("erasure", "erasure_audit")):
         if FileSystem(spark, root).exists(f"{root}/diagnostics/{table}"):
-            frame = spark.read.parquet(f"{root}/diagnostics/{table}")
-            grouped[name] = (frame, F.col("status"))
+            grouped[name] = (read(f"diagnostics/{table}"), F.col("status"))
     counts: dict[str, dict[Any, int]] = {name: {} for name in grouped}
     parts = [
         frame.groupBy(F.lit(name).alias("figure"), key.cast("string").alias("key")).count()

@@ -6,10 +6,15 @@ Spark's own JVM does the work, so paths mean the same to the writer as to Spark'
 from __future__ import annotations
 
 import contextlib
+import json
+from collections.abc import Callable
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
 
 from idres_spark.errors import StorageError
+
+SCHEMAS_FILE = "_schemas.json"  # in a run folder: each table's schema as it was written
 
 
 class FileSystem:
@@ -142,3 +147,28 @@ def _hard_link_tree(src: str, dst: str) -> bool:
     except OSError:
         shutil.rmtree(dst, ignore_errors=True)
         return False
+
+
+def save_schemas(spark: SparkSession, folder: str, schemas: dict[str, T.StructType]) -> None:
+    """Record in ``folder``'s :data:`SCHEMAS_FILE` the schema each table was written with
+    (read back by :func:`table_reader`)."""
+    content = {name: json.loads(schema.json()) for name, schema in sorted(schemas.items())}
+    FileSystem(spark, folder).write_text(f"{folder}/{SCHEMAS_FILE}", json.dumps(content))
+
+
+def table_reader(spark: SparkSession, folder: str) -> Callable[[str], DataFrame]:
+    """``read(name)``: the parquet table ``folder/name``, with the schema the folder's
+    :data:`SCHEMAS_FILE` records for it. Spark infers an unnamed schema from the files'
+    footers in a Spark job of its own, 0.1-0.3 s a table on a small run (docs/benchmarks.md);
+    a folder written before the file existed, or a table it does not name, is inferred so."""
+    fs = FileSystem(spark, folder)
+    path = f"{folder}/{SCHEMAS_FILE}"
+    known = json.loads(fs.read_text(path)) if fs.exists(path) else {}
+
+    def read(name: str) -> DataFrame:
+        reader = spark.read
+        if name in known:
+            reader = reader.schema(T.StructType.fromJson(known[name]))
+        return reader.parquet(f"{folder}/{name}")
+
+    return read

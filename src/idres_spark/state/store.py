@@ -26,7 +26,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from idres_spark.errors import InputError, UsageError
 from idres_spark.profiles.merge_log import read_merge_log
-from idres_spark.state.storage import FileSystem
+from idres_spark.state.storage import FileSystem, table_reader
 
 PROVENANCE = "profile_field_provenance"
 OVERRIDE_STATUS = "diagnostics/override_status"
@@ -105,7 +105,7 @@ def run_record_map(spark: SparkSession, root: str, seq: int) -> DataFrame | None
     for run in published_runs(spark, root):
         path = f"{root.rstrip('/')}/{run.run_dir}/record_map"
         if run.seq == seq and FileSystem(spark, root).exists(path):
-            return spark.read.parquet(path)
+            return table_reader(spark, path.rsplit("/", 1)[0])("record_map")
     return None
 
 
@@ -255,23 +255,19 @@ def read_previous(spark: SparkSession, root: str) -> PreviousState | None:
             code="stale_pointer",
         )
     fs = FileSystem(spark, root)
-    status = f"{base}/{OVERRIDE_STATUS}"
+    read = table_reader(spark, base)  # with the schemas the run wrote them with
+
+    def optional(table: str) -> DataFrame | None:
+        return read(table) if fs.exists(f"{base}/{table}") else None
+
     return PreviousState(
         run=run,
-        records=spark.read.parquet(f"{base}/records"),
-        record_map=spark.read.parquet(f"{base}/record_map"),
-        profiles=spark.read.parquet(f"{base}/profiles"),
+        records=read("records"),
+        record_map=read("record_map"),
+        profiles=read("profiles"),
         merge_log=read_merge_log(spark, f"{base}/merge_log"),
         folder=base,
-        provenance=(
-            spark.read.parquet(f"{base}/{PROVENANCE}")
-            if fs.exists(f"{base}/{PROVENANCE}")
-            else None
-        ),
-        override_status=spark.read.parquet(status) if fs.exists(status) else None,
-        **{
-            name: spark.read.parquet(f"{base}/{table}")
-            for name, table in ERASURE_TABLES.items()
-            if fs.exists(f"{base}/{table}")
-        },
+        provenance=optional(PROVENANCE),
+        override_status=optional(OVERRIDE_STATUS),
+        **{name: optional(table) for name, table in ERASURE_TABLES.items()},
     )
