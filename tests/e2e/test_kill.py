@@ -20,14 +20,15 @@ from idres_spark.state import store
 
 pytestmark = [pytest.mark.e2e, pytest.mark.once, pytest.mark.kill, pytest.mark.line35]
 HERE = Path(__file__).parent
-# the boundaries whose files differ: before the records table is stored, while the tables
-# are written (the records table is there already; the block+score+transform, graph and
-# profiles boundaries leave the same run folder with fewer tables and other scratch files
-# under _work/, which every case checks is cleaned), after the pointer (publish) and during
-# retention; in overwrite mode, publish (a kill while an overwrite run writes its tables
-# leaves the same unpublished folder as the incremental case). A kill between two stages
-# leaves the same files whichever they are: CI time is budgeted
-BEFORE_PUBLISH = ["read+normalize", "write", "publish"]
+# the boundaries whose files differ: while the tables are written (an unpublished run folder
+# with the records table and some others, and scratch files under _work/; a kill at an
+# earlier stage leaves a subset of these: the claimed folders, fewer tables), after the
+# pointer (publish) and during retention; in overwrite mode, publish (a kill while an
+# overwrite run writes its tables leaves the same unpublished folder as the incremental
+# case). A kill between two stages leaves the same files whichever they are, and each case
+# starts a JVM of its own (about 80 s of CI time): the read+normalize case, a subset of the
+# write case's leftovers, was dropped for the CI budget (issue 19)
+BEFORE_PUBLISH = ["write", "publish"]
 CASES = [(p, "incremental") for p in [*BEFORE_PUBLISH, "retention"]] + [("publish", "overwrite")]
 
 
