@@ -124,6 +124,9 @@ OBSERVED = ("batch_records", "candidate_pairs")
 # a run's records table up to this size is small: its checkpoints are local ones (see
 # resolve); docs/benchmarks.md "Small runs" measured the saving
 SMALL_RUN_RECORDS = int(os.environ.get("IDRES_SMALL_RUN_RECORDS", "200000"))
+# a small run up to this size evaluates its expressions without generated code: compiling it
+# costs more than it saves on a few thousand rows (docs/benchmarks.md "Small runs")
+INTERPRETED_RUN_RECORDS = int(os.environ.get("IDRES_INTERPRETED_RUN_RECORDS", "20000"))
 
 
 def _observed(observation: Observation) -> dict[str, int]:
@@ -156,6 +159,7 @@ def resolve(
     erasure_key: bytes | None = None,
     oldest_retained_seq: int | None = None,
     probabilistic_model: probabilistic.SavedModel | None = None,
+    interpret: Callable[[], None] | None = None,
 ) -> ResolutionResult:
     """Resolve one batch; with ``previous`` (incremental mode) against the published state.
 
@@ -177,7 +181,10 @@ def resolve(
     else sees the batch; ``erasure_key`` keys the suppression list's hashes;
     ``oldest_retained_seq`` tells when an applied request is complete.
     ``probabilistic_model`` is the model the published run used (``probabilistic:``): reused
-    when it fits the config, else trained again on the whole state.
+    when it fits the config, else trained again on the whole state. ``interpret()`` is called
+    once the records table is stored when the run is small and holds at most
+    :data:`INTERPRETED_RUN_RECORDS` records (the caller turns generated code off for the rest
+    of the run, and back on after it).
     """
     timer = timer or StageTimer()
     # a state from before a field existed is read in today's columns; its records table is
@@ -226,8 +233,11 @@ def resolve(
             stored = store_records(arrived, carried_from)
         else:
             stored = (store_records or materialize)(arrived)
-        if small_run_checkpoint is not None and stored.count() <= SMALL_RUN_RECORDS:
+        size = stored.count() if small_run_checkpoint is not None else None
+        if size is not None and size <= SMALL_RUN_RECORDS:
             materialize = graph_checkpoint = small_run_checkpoint
+            if interpret is not None and size <= INTERPRETED_RUN_RECORDS:
+                interpret()
         records = history.mark_new(stored, run, all_new)
         # a state from before provenance, or whose profiles lack a golden column, is
         # recomputed whole once: its rows cannot be carried as they are

@@ -59,20 +59,30 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 @pytest.mark.once  # both checkpoint paths, whole runs: the other e2e tests cover 3.5
 def test_run_twice_gives_identical_tables(spark, job_dir, capsys, monkeypatch):
     """The second run takes the large-run path (parquet checkpoints under _work/, not local
-    ones): the tables are the same."""
+    ones, and generated code): the tables are the same. The first run's expressions are
+    interpreted after its records are stored, and the session's settings come back after it."""
     config = str(job_dir / "job.yaml")
     first, second = job_dir / "out1", job_dir / "out2"
     local = []
-    monkeypatch.setattr(job, "local_checkpoint", lambda df: local.append(1) or local_checkpoint(df))
+    mode = "spark.sql.codegen.factoryMode"
+    before = {key: spark.conf.get(key, None) for key in (mode, "spark.sql.codegen.wholeStage")}
+
+    def checkpoint(df):
+        local.append(spark.conf.get(mode))
+        return local_checkpoint(df)
+
+    monkeypatch.setattr(job, "local_checkpoint", checkpoint)
     assert (
         main(["run", "--config", config, "--run-date", "2025-07-01", "--output", str(first)]) == 0
     )
-    small_run_checkpoints, local[:] = len(local), []
+    assert len(local) > 5 and set(local) == {"NO_CODEGEN"}
+    assert {key: spark.conf.get(key, None) for key in before} == before
+    local[:] = []
     monkeypatch.setattr(pipeline, "SMALL_RUN_RECORDS", 0)
     assert (
         main(["run", "--config", config, "--run-date", "2025-07-01", "--output", str(second)]) == 0
     )
-    assert small_run_checkpoints > 5 and local == []
+    assert local == []
     printed = capsys.readouterr().out
     run_id = printed.split("run ", 1)[1].split()[0]
     assert "profiles out" in printed and "stage timings" in printed
