@@ -396,7 +396,8 @@ class _Interpreted:
     :meth:`turn_off`, which gives the session its own settings back. A small run's plans
     differ from any earlier run's by their literals (run id, dates), so Janino compiled
     hundreds of classes for each: 70% of the executor threads' time of a 200-record run in a
-    warm JVM (docs/benchmarks.md, "Small runs: expressions interpreted")."""
+    warm JVM (docs/benchmarks.md, "Small runs: tables read back with their schema,
+    expressions interpreted")."""
 
     SETTINGS = {
         "spark.sql.codegen.wholeStage": "false",
