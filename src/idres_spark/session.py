@@ -16,8 +16,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from typing import TYPE_CHECKING
 
 from idres_spark.errors import RuntimeEnvironmentError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +134,41 @@ def build_local_session(
         atexit.register(shutil.rmtree, checkpoint_dir, True)
     session.sparkContext.setCheckpointDir(checkpoint_dir)
     return session
+
+
+class InterpretedExpressions:
+    """Spark's expressions evaluated without generated code, from :meth:`turn_on` to
+    :meth:`turn_off`, which gives the session its own settings back. A small run's plans
+    differ from any earlier run's by their literals (run id, dates), so Janino compiled
+    hundreds of classes for each: 70% of the executor threads' time of a 200-record run in a
+    warm JVM (docs/benchmarks.md, "Small runs: tables read back with their schema,
+    expressions interpreted")."""
+
+    SETTINGS = {
+        "spark.sql.codegen.wholeStage": "false",
+        "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+    }
+
+    def __init__(self, spark: SparkSession) -> None:
+        self._spark = spark
+        self._saved: dict[str, str | None] | None = None
+
+    def turn_on(self) -> None:
+        conf = self._spark.conf
+        self._saved = {key: conf.get(key, None) for key in self.SETTINGS}
+        for key, value in self.SETTINGS.items():
+            conf.set(key, value)
+        log.info("a small run: expressions are interpreted, not compiled")
+
+    def turn_off(self) -> None:
+        if self._saved is None:
+            return
+        for key, value in self._saved.items():
+            if value is None:
+                self._spark.conf.unset(key)
+            else:
+                self._spark.conf.set(key, value)
+        self._saved = None
 
 
 def _log_config() -> str:

@@ -20,10 +20,11 @@ from hypothesis import strategies as st
 from idres_spark.config import parse_config
 from idres_spark.pipeline import ResolutionResult, resolve
 from idres_spark.run_context import RunContext
+from idres_spark.session import InterpretedExpressions
 from idres_spark.state import history
 from idres_spark.state.store import PreviousState, PublishedRun
 
-# `once`: the longest e2e test (about 130 s); it compares two paths of the same engine, and
+# `once`: the longest e2e test (about 130-250 s); it compares two paths of the same engine, and
 # every expression they use is tested on both PySpark lines by the other tests
 pytestmark = [pytest.mark.e2e, pytest.mark.once, pytest.mark.line35]
 DAY = dt.date(2025, 7, 1)
@@ -84,6 +85,16 @@ def frame(spark, rows: list[dict]):
         "id string, email string, phone string, uid string, first string, last string, ts timestamp"
     )
     return spark.createDataFrame(ordered, schema)
+
+
+@pytest.fixture(autouse=True)
+def _interpreted(spark):
+    """Expressions interpreted, as a job of a few dozen records evaluates them once its
+    records are stored (``pipeline.INTERPRETED_RUN_RECORDS``); the session's settings after."""
+    switch = InterpretedExpressions(spark)
+    switch.turn_on()
+    yield
+    switch.turn_off()
 
 
 def local(df):

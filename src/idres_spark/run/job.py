@@ -33,6 +33,7 @@ from idres_spark.publish.tables import targets as publish_targets
 from idres_spark.run import failures, write
 from idres_spark.run.summary import format_summary
 from idres_spark.run_context import RunContext
+from idres_spark.session import InterpretedExpressions
 from idres_spark.state import store
 from idres_spark.state.storage import FileSystem, save_schemas
 from idres_spark.timing import StageTimer
@@ -109,7 +110,7 @@ def _run(
         store.claim(spark, folder, run.run_id, private)
     published = False
     written: dict[str, T.StructType] = {}  # the run folder's tables: the schema each has
-    interpreted = _Interpreted(spark)
+    interpreted = InterpretedExpressions(spark)
     try:
         result = resolve(
             frames, config, run, previous=previous, event_rows=event_rows,
@@ -389,41 +390,6 @@ def _store_at(path: str, written: dict[str, T.StructType]):
         return df.sparkSession.read.schema(df.schema).parquet(path)  # no inference job
 
     return store
-
-
-class _Interpreted:
-    """Spark's expressions evaluated without generated code, from :meth:`turn_on` to
-    :meth:`turn_off`, which gives the session its own settings back. A small run's plans
-    differ from any earlier run's by their literals (run id, dates), so Janino compiled
-    hundreds of classes for each: 70% of the executor threads' time of a 200-record run in a
-    warm JVM (docs/benchmarks.md, "Small runs: tables read back with their schema,
-    expressions interpreted")."""
-
-    SETTINGS = {
-        "spark.sql.codegen.wholeStage": "false",
-        "spark.sql.codegen.factoryMode": "NO_CODEGEN",
-    }
-
-    def __init__(self, spark: SparkSession) -> None:
-        self._spark = spark
-        self._saved: dict[str, str | None] | None = None
-
-    def turn_on(self) -> None:
-        conf = self._spark.conf
-        self._saved = {key: conf.get(key, None) for key in self.SETTINGS}
-        for key, value in self.SETTINGS.items():
-            conf.set(key, value)
-        log.info("a small run: expressions are interpreted, not compiled")
-
-    def turn_off(self) -> None:
-        if self._saved is None:
-            return
-        for key, value in self._saved.items():
-            if value is None:
-                self._spark.conf.unset(key)
-            else:
-                self._spark.conf.set(key, value)
-        self._saved = None
 
 
 def _work_dir(config: Config, attempt: str) -> str:
