@@ -134,11 +134,13 @@ def run_metrics(spark: SparkSession, root: str, run: RunContext) -> dict[str, An
         "pruned": (pruned, F.lit(None)),
         "no_merge": (no_merge, F.col(C.REASON)),
     }
-    steward_status = f"{root}/diagnostics/golden_override_status"
-    if FileSystem(spark, root).exists(steward_status):
-        grouped["steward"] = (read("diagnostics/golden_override_status"), F.col("status"))
-    for name, table in (("overrides", "override_status"), ("erasure", "erasure_audit")):
-        if FileSystem(spark, root).exists(f"{root}/diagnostics/{table}"):
+    fs = FileSystem(spark, root)
+    for name, table in (
+        ("steward", "golden_override_status"),
+        ("overrides", "override_status"),
+        ("erasure", "erasure_audit"),
+    ):
+        if fs.exists(f"{root}/diagnostics/{table}"):  # only runs that had them wrote them
             grouped[name] = (read(f"diagnostics/{table}"), F.col("status"))
     counts: dict[str, dict[Any, int]] = {name: {} for name in grouped}
     parts = [
