@@ -111,6 +111,10 @@ def build_local_session(
         # cost 4 s of the normalization of 1M records
         CASE_MAPPING: "false",
         "spark.python.worker.reuse": "true",
+        # the Python workers import pyspark and py4j from this environment, not from the
+        # spark-core JAR and ZIPs Spark puts on their path: Python 3.11 re-reads those before
+        # every task (python_daemon.py)
+        "spark.python.daemon.module": "idres_spark.python_daemon",
         # PySpark 4 records the Python call site of every DataFrame and Column call for its
         # error messages: a session lookup and a config read each, 3-4 s of a small run's
         # 15 (docs/benchmarks.md). The job's own errors name what failed; 3.5 ignores this
