@@ -24,6 +24,10 @@ import pytest
 
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+# every JVM of the tests (the session's, and those of the CLI runs they start): one GC thread
+# and no concurrent marking. CI runs two test lines side by side on 2 cores, where G1's
+# threads cost about 7% of the JVM's CPU (docs/benchmarks.md)
+os.environ.setdefault("JDK_JAVA_OPTIONS", "-XX:+UseSerialGC")
 
 ROOT = Path(__file__).resolve().parent.parent
 # feature -> (the groupId that pins it in build/jars/<line>/pom.xml, a class its JAR provides)
