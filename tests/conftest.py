@@ -24,10 +24,11 @@ import pytest
 
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-# every JVM of the tests (the session's, and those of the CLI runs they start): one GC thread
-# and no concurrent marking. CI runs two test lines side by side on 2 cores, where G1's
-# threads cost about 7% of the JVM's CPU (docs/benchmarks.md)
-os.environ.setdefault("JDK_JAVA_OPTIONS", "-XX:+UseSerialGC")
+# CI runs two test lines side by side on 2 cores, so JVM CPU is test time. Every JVM the tests
+# start (the CLI runs, spark-submit's) lives for a run or two: C1's code only, as C2's would
+# not pay back its compile time; one GC thread and no concurrent marking (G1's threads cost
+# about 7% of the JVM's CPU). The session's own JVM lives for the whole line: C2 too (below)
+os.environ.setdefault("JDK_JAVA_OPTIONS", "-XX:+UseSerialGC -XX:TieredStopAtLevel=1")
 
 ROOT = Path(__file__).resolve().parent.parent
 # feature -> (the groupId that pins it in build/jars/<line>/pom.xml, a class its JAR provides)
@@ -84,6 +85,7 @@ def spark():
             **jar_settings(jar_files()),
         },
         checkpoint_dir=checkpoint_dir,
+        java_options="-XX:TieredStopAtLevel=4",  # after JDK_JAVA_OPTIONS', so it wins
     )
     yield session
     session.stop()

@@ -29,9 +29,6 @@ HERE = Path(__file__).parent
 # starts a JVM of its own (about 80 s of CI time): the read+normalize case, a subset of the
 # write case's leftovers, was dropped for the CI budget (issue 19)
 BEFORE_PUBLISH = ["write", "publish"]
-# the killed run's JVM lives for one small run: C2's optimized code would not pay back its
-# compile time (CPU, which the two CI lines share)
-SHORT_JVM = "-XX:+UseSerialGC -XX:TieredStopAtLevel=1"
 CASES = [(p, "incremental") for p in [*BEFORE_PUBLISH, "retention"]] + [("publish", "overwrite")]
 
 
@@ -113,8 +110,7 @@ def test_sigkill_leaves_the_state_and_a_rerun_equals_an_uninterrupted_run(
     killed = subprocess.run(
         [sys.executable, str(HERE / "kill_at.py"), point, "run", "--config", str(config),
          "--run-date", "2025-07-02"],
-        capture_output=True, text=True, timeout=300,
-        env={**os.environ, "JDK_JAVA_OPTIONS": SHORT_JVM},
+        capture_output=True, text=True, timeout=300, env=dict(os.environ),
     )  # fmt: skip
     assert killed.returncode == -9, killed.stderr[-3000:]
     if point == "retention":  # killed after publishing: the new run is current and complete

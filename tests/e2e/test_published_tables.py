@@ -18,9 +18,9 @@ from idres_spark.config import load_config
 from idres_spark.run.job import run_job
 from idres_spark.state import store
 
-# `once`, on the 3.5 line (`line35`, which balances CI's two lines): two whole runs; the
-# publishing itself is tested on both PySpark lines (tests/spark/test_publish_tables.py)
-pytestmark = [pytest.mark.e2e, pytest.mark.once, pytest.mark.line35]
+# `once` (on the 4.x line): two whole runs; the publishing itself is tested on both PySpark
+# lines (tests/spark/test_publish_tables.py)
+pytestmark = [pytest.mark.e2e, pytest.mark.once]
 DAY = dt.date(2025, 7, 1)
 
 
