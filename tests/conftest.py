@@ -85,7 +85,7 @@ def spark():
             **jar_settings(jar_files()),
         },
         checkpoint_dir=checkpoint_dir,
-        java_options="-XX:TieredStopAtLevel=4",  # after JDK_JAVA_OPTIONS', so it wins
+        java_options="-XX:TieredStopAtLevel=4",  # after JDK_JAVA_OPTIONS' flags, so it wins
     )
     yield session
     session.stop()
