@@ -342,7 +342,11 @@ def resolve(
             keep_id=plan.keep_id if plan else None,
             never_reuse=erasing.erased_profiles if erasing else None, may_split=bool(causes),
         )  # fmt: skip
-        members = materialize(golden.members_of(resolved.records, assigned, edges))
+        members = materialize(
+            golden.members_of(
+                resolved.records, assigned, edges, explained=resolved.previous_map is None
+            )
+        )
         survivorship = Survivorship(config.golden, config.custom_fields)
         profile_rows, record_map, provenance = golden.build_outputs(
             members, edges, run, survivorship, resolved.previous_map, materialize

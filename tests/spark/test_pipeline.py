@@ -90,3 +90,18 @@ def test_merge_log_and_record_map_explain_links(demo_run):
     linked = result.record_map.where(F.col("linked_by").isNotNull()).count()
     sizes = result.profiles.where("record_count > 1").agg(F.sum("record_count")).first()[0]
     assert linked == sizes  # every record of a multi-record profile says how it was linked
+
+
+def test_each_record_is_explained_by_its_strongest_link(demo_run):
+    """A run without earlier state explains each record by the strongest of its links
+    (priority, then score, then reason), worked out here link by link."""
+    result, _, _ = demo_run
+    strongest: dict[str, tuple] = {}
+    for e in result.edges.select("src", "dst", "priority", "score", "reason").collect():
+        for end in (e["src"], e["dst"]):
+            key = (e["priority"], -e["score"], e["reason"])
+            strongest[end] = min(strongest.get(end, key), key)
+    explained = result.record_map.where(F.col("linked_by").isNotNull())
+    assert dict(explained.select("record_id", "linked_by").collect()) == {
+        record: key[2] for record, key in strongest.items()
+    }

@@ -6,6 +6,8 @@ import datetime as dt
 
 import pytest
 from chispa import assert_df_equality
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pyspark.sql import functions as F
 
 from idres_spark import columns as C
@@ -265,6 +267,72 @@ def test_the_answer_does_not_depend_on_partitions(survive, spark):
             ignore_row_order=True,
         )  # fmt: skip
     assert len(results[0][0]) == 7
+
+
+SOURCES = ("web", "app", "crm", "pos")
+TIMES = (D1, D2, D3, None)
+PHONES = ("+15550001", "+15550002", "+15550003")
+
+
+def _oracle(records, order):
+    """Winner and policy of the phone under ``source_priority`` (``order``), then
+    ``most_recent``, worked out record by record: the last policy at which any candidate
+    holding another value fell behind the winner."""
+    place = {s: i + 1 for i, s in enumerate(order)}
+
+    def keys(r):
+        ts = r["event_ts"]
+        recent = -int(ts.replace(tzinfo=dt.UTC).timestamp()) if ts else 1 << 62
+        return (place.get(r["source"], len(order) + 1), recent)
+
+    candidates = [r for r in records if r["phone"]]
+    if not candidates:
+        return None, None
+    won = min(candidates, key=lambda r: (keys(r), r["record_id"]))
+    behind = [
+        next((i for i, (a, b) in enumerate(zip(keys(r), keys(won), strict=True)) if a != b), 2)
+        for r in candidates
+        if r["phone"] != won["phone"]
+    ]
+    labels = ("source_priority", "most_recent", "tie_break")
+    return won["record_id"], labels[max(behind)] if behind else "single_value"
+
+
+@settings(
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    profiles=st.lists(
+        st.lists(
+            st.tuples(st.sampled_from(SOURCES), st.sampled_from(TIMES),
+                      st.sampled_from((*PHONES, None))),
+            min_size=1, max_size=6,
+        ),
+        min_size=1, max_size=40,
+    ),
+    order=st.permutations(SOURCES[:3]).map(lambda p: list(p[:2])),
+)  # fmt: skip
+def test_winner_and_deciding_policy_match_a_record_by_record_oracle(survive, profiles, order):
+    """Many rivals per profile, falling behind at different policies: the winner and the
+    policy reported are those of the rule worked out over every candidate."""
+    rows = [
+        {"record_id": f"{source}:{p}-{i}", "profile_id": f"P{p}", "source": source,
+         "event_ts": ts, "phone": phone}
+        for p, members in enumerate(profiles)
+        for i, (source, ts, phone) in enumerate(members)
+    ]  # fmt: skip
+    golden = {"source_priority": order, "fields": {"phone": ["source_priority", "most_recent"]}}
+    _, provenance = survive.frames(rows, golden=golden)
+    got = {
+        r[C.PROFILE_ID]: (r[C.RECORD_ID], r["policy"])
+        for r in provenance.where(F.col("field") == "phone").collect()
+    }
+    expected = {}
+    for p in range(len(profiles)):
+        won = _oracle([r for r in rows if r["profile_id"] == f"P{p}"], order)
+        if won[0] is not None:
+            expected[f"P{p}"] = won
+    assert got == expected
 
 
 def test_the_worked_example_of_the_docs(survive):

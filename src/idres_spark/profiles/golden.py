@@ -30,14 +30,42 @@ TRANSFORMATIONS = ("email_typo_merge", "email_alias_merge")
 LAST_RUN_TS = "last_run_ts"  # records state: when the record last arrived or changed
 
 
-def members_of(records: DataFrame, assigned: DataFrame, edges: DataFrame) -> DataFrame:
-    """Records with their profile id, previous profile id, created_at and survivorship flag."""
-    merged_away = (
-        edges.where(F.col(C.REASON).isin(*TRANSFORMATIONS))
-        .select(F.col(C.SRC).alias(C.RECORD_ID), F.lit(True).alias(MERGED_AWAY))
-        .distinct()
-    )
-    return records.join(assigned, C.RECORD_ID).join(merged_away, C.RECORD_ID, "left")
+def members_of(
+    records: DataFrame, assigned: DataFrame, edges: DataFrame, explained: bool = False
+) -> DataFrame:
+    """Records with their profile id, previous profile id, created_at and survivorship flag;
+    with ``explained``, also the strongest link of each record (``linked_by``, as the record
+    map of a run without earlier state has it).
+
+    Both come from one aggregation of the links' ends by record id, joined to the records
+    in the same shuffle as their profile ids: the record map is then a projection of the
+    members, not another join of a million rows (docs/benchmarks.md)."""
+    ends = _link_ends(edges)
+    merged_away = F.col(C.REASON).isin(*TRANSFORMATIONS) & F.col("_is_src")
+    per_record = [F.max(F.when(merged_away, F.lit(True))).alias(MERGED_AWAY)]
+    if explained:
+        permanent = F.col("strength")[C.PRIORITY] == PERMANENT_PRIORITY
+        strongest = F.min(F.when(~permanent, F.col("strength")))[C.REASON]
+        per_record.append(strongest.alias(C.LINKED_BY))
+    linked = ends.groupBy(C.RECORD_ID).agg(*per_record)
+    if not explained:  # only the records a transformation merged away
+        linked = linked.where(F.col(MERGED_AWAY))
+    return records.join(assigned, C.RECORD_ID).join(linked, C.RECORD_ID, "left")
+
+
+def _link_ends(edges: DataFrame) -> DataFrame:
+    """Both ends of every link: ``record_id, _other, strength, reason, _is_src``; the
+    strongest link of a record is its smallest ``strength`` (priority, then score)."""
+    strength = F.struct(C.PRIORITY, (-F.col(C.SCORE)).alias("s"), C.REASON).alias("strength")
+    return edges.select(
+        F.col(C.SRC).alias(C.RECORD_ID), F.col(C.DST).alias("_other"), strength, C.REASON,
+        F.lit(True).alias("_is_src"),
+    ).unionByName(
+        edges.select(
+            F.col(C.DST).alias(C.RECORD_ID), F.col(C.SRC).alias("_other"), strength, C.REASON,
+            F.lit(False).alias("_is_src"),
+        )
+    )  # fmt: skip
 
 
 def build_outputs(
@@ -91,17 +119,16 @@ def _record_map(
     transformations find their links between unchanged records of one profile again whenever
     they review its phone group, and rule links between them are not made again, so counting
     those would change the explanation of a batch run twice (docs/outputs.md, record_map)."""
-    # permanent links say nothing new (a steward's must-link does: ``override:<id>``)
-    links = edges.where(F.col(C.PRIORITY) != PERMANENT_PRIORITY)
-    strength = F.struct(C.PRIORITY, (-F.col(C.SCORE)).alias("s"), C.REASON).alias("strength")
-    ends = links.select(F.col(C.SRC).alias(C.RECORD_ID), F.col(C.DST).alias("_other"), strength)
-    ends = ends.unionByName(
-        links.select(F.col(C.DST).alias(C.RECORD_ID), F.col(C.SRC).alias("_other"), strength)
-    )
-    if previous_map is not None:
-        ends = _joining(ends, members)
-    strongest = ends.groupBy(C.RECORD_ID).agg(F.min("strength")[C.REASON].alias(C.LINKED_BY))
-    out = members.join(strongest, C.RECORD_ID, "left")
+    if previous_map is None and C.LINKED_BY in members.columns:  # explained by members_of
+        out = members
+    else:
+        # permanent links say nothing new (a steward's must-link does: ``override:<id>``)
+        links = edges.where(F.col(C.PRIORITY) != PERMANENT_PRIORITY)
+        ends = _link_ends(links).drop(C.REASON, "_is_src")
+        if previous_map is not None:
+            ends = _joining(ends, members)
+        strongest = ends.groupBy(C.RECORD_ID).agg(F.min("strength")[C.REASON].alias(C.LINKED_BY))
+        out = members.drop(C.LINKED_BY).join(strongest, C.RECORD_ID, "left")
     this_run = F.lit(run.run_id)
     if previous_map is not None:
         earlier = previous_map.select(
