@@ -103,7 +103,10 @@ def build_local_session(
         # JVM's time in the scoring UDF, docs/benchmarks.md)
         "spark.sql.execution.arrow.maxBytesPerBatch": "2147483647",
         "spark.sql.shuffle.partitions": "8",
-        "spark.driver.memory": os.environ.get("IDRES_DRIVER_MEMORY", "4g"),
+        # the one JVM's heap (Spark spills what does not fit): with 4g, G1 grew the heap far
+        # past what the run needed (1M records: 3.6-5.1 GiB peak for all processes, 2.7 GiB
+        # with 1536m in the same time; 5M: 5.3 -> 3.1 GiB, docs/benchmarks.md)
+        "spark.driver.memory": os.environ.get("IDRES_DRIVER_MEMORY", "1536m"),
         "spark.sql.adaptive.enabled": "true",
         # AQE coalesces small shuffle partitions but keeps at least this many, so large stages
         # split evenly over the cores (it made 3 tasks on 2 cores otherwise: one core idle for
