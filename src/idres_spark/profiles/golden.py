@@ -47,9 +47,9 @@ def members_of(
         permanent = F.col("strength")[C.PRIORITY] == PERMANENT_PRIORITY
         strongest = F.min(F.when(~permanent, F.col("strength")))[C.REASON]
         per_record.append(strongest.alias(C.LINKED_BY))
+    else:  # only the records a transformation merged away: a few links, not all their ends
+        ends = ends.where(merged_away)
     linked = ends.groupBy(C.RECORD_ID).agg(*per_record)
-    if not explained:  # only the records a transformation merged away
-        linked = linked.where(F.col(MERGED_AWAY))
     return records.join(assigned, C.RECORD_ID).join(linked, C.RECORD_ID, "left")
 
 
